@@ -68,3 +68,18 @@ def test_manual_skeleton_is_a_symmetric_tree() -> None:
     for child, parent in enumerate(MANUAL_PARENTS):
         mirrored = MANUAL_PARENTS[MIRROR_JOINT[child]]
         assert mirrored == (MIRROR_JOINT[parent] if parent >= 0 else -1)
+
+
+def test_unit_range_inverse_and_train_range(tmp_path: Path) -> None:
+    from pipeline.transform import UnitRange
+
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(100, 50, 3)) * [1.0, 2.0, 0.5] + [0.0, 3.0, -1.0]
+    t = UnitRange.fit(u, margin=0.05)
+    v = t.forward(u)
+    assert v.min() > 0 and v.max() < 1
+    np.testing.assert_allclose(t.inverse(v), u, rtol=0, atol=1e-12)
+    t.save(tmp_path / "t.json")
+    np.testing.assert_allclose(UnitRange.load(tmp_path / "t.json").forward(u), v)
+    with pytest.raises(ValueError, match="high <= low"):
+        UnitRange([0.0], [0.0])
