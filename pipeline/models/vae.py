@@ -1,0 +1,183 @@
+"""Single-frame pose VAE (paper §3.2, Eq. 1-2): encoder = LGM, decoder = PGM.
+
+A frame ``y`` (``J`` joints x 3 channels in [0, 1], flattened to ``n_features = 3 J``) is encoded
+by 3 linear layers with ReLU into ``(mu, logvar)`` of a diagonal Gaussian ``q(z|y)`` (the third
+layer is the pair of ``mu``/``logvar`` heads); ``z`` is drawn by reparameterisation in training
+mode (``z = mu`` in eval mode) and decoded by 3 linear layers with ReLU ending in a Sigmoid.
+
+Loss (Eq. 2): ``total = recon + kl_weight * KL(q(z|y) || N(0, I))`` where
+
+- ``recon`` is the element-wise BCE of Eq. 7 averaged over all frames and features
+  (``loss="bce"``, computed from the decoder's logits for numerical stability and so that it
+  is safe under bf16/fp16 autocast; targets outside [0, 1] raise ``ValueError`` since BCE is
+  unbounded below there), or the element-wise MSE (``loss="mse"``);
+- ``KL`` is the closed form ``-1/2 * sum_d (1 + logvar - mu^2 - exp(logvar))`` summed over the
+  latent dimensions and averaged over the frames of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.config import ParamsError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.pt"
+LOSSES = ("bce", "mse")
+
+
+@dataclass
+class VAEConfig:
+    """Hyper-parameters of :class:`VAE`."""
+
+    n_features: int = 150  # J * 3 (50 manual joints x [x, y, z])
+    hidden: list[int] = field(default_factory=lambda: [256, 128])  # encoder widths; decoder mirrors
+    latent: int = 32
+    kl_weight: float = 1e-4  # lambda of Eq. 2
+    loss: str = "bce"  # "bce" (Eq. 7) | "mse"
+
+    def __post_init__(self) -> None:
+        self.hidden = [int(h) for h in self.hidden]
+        if self.loss not in LOSSES:
+            raise ParamsError(f"vae.loss={self.loss!r} is invalid; expected one of {LOSSES}")
+        if len(self.hidden) != 2 or min(self.hidden) <= 0:
+            raise ParamsError(f"vae.hidden={self.hidden!r} is invalid; expected two positive widths")
+        if self.n_features <= 0 or self.latent <= 0:
+            raise ParamsError(f"VAEConfig: n_features={self.n_features}, latent={self.latent} must be > 0")
+        if self.kl_weight < 0:
+            raise ParamsError(f"vae.kl_weight={self.kl_weight!r} is invalid; expected a number >= 0")
+
+    @classmethod
+    def from_params(cls, vae_params: dict[str, Any], n_features: int) -> VAEConfig:
+        """Build from the ``vae`` params section (unknown training keys such as ``lr`` are ignored)."""
+        names = {f.name for f in fields(cls)} - {"n_features"}
+        return cls(n_features=n_features, **{k: v for k, v in vae_params.items() if k in names})
+
+
+class VAE(nn.Module):
+    """Frame VAE: ``encode(y) -> (mu, logvar)``, ``decode(z) -> y`` in [0, 1]."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        h1, h2 = config.hidden
+        self.encoder = nn.Sequential(
+            nn.Linear(config.n_features, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU()
+        )
+        self.mu = nn.Linear(h2, config.latent)
+        self.logvar = nn.Linear(h2, config.latent)
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent, h2),
+            nn.ReLU(),
+            nn.Linear(h2, h1),
+            nn.ReLU(),
+            nn.Linear(h1, config.n_features),
+        )  # logits; decode() applies the Sigmoid
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _flat(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
+        """Accept ``[..., n_features]`` or ``[..., J, 3]``; return ``[N, n_features]`` and lead shape."""
+        n = self.config.n_features
+        if y.shape[-1] == n:
+            lead = y.shape[:-1]
+        elif y.ndim >= 2 and y.shape[-2] * y.shape[-1] == n:
+            lead = y.shape[:-2]
+        else:
+            raise ValueError(f"VAE expects frames with {n} features, got shape {tuple(y.shape)}")
+        return y.reshape(-1, n), lead
+
+    def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``q(z|y)``: ``(mu, logvar)`` of shape ``[..., latent]`` for frames ``[..., n_features]``."""
+        flat, lead = self._flat(y)
+        h = self.encoder(flat)
+        return self.mu(h).reshape(*lead, -1), self.logvar(h).reshape(*lead, -1)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Pre-Sigmoid decoder output ``[..., n_features]``."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``p(y|z)``: frames ``[..., n_features]`` in [0, 1] (the PGM)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """``z = mu + eps * exp(logvar / 2)`` in training mode, ``mu`` in eval mode."""
+        if not self.training:
+            return mu
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruct ``y``: returns ``(y_hat, mu, logvar)``; ``y_hat`` has ``y``'s flat shape."""
+        mu, logvar = self.encode(y)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+    def loss(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. 2 on frames ``y`` in [0, 1]: ``{"total", "recon", "kl"}`` (``kl`` unweighted)."""
+        flat, _ = self._flat(y)
+        mu, logvar = self.encode(flat)
+        logits = self.decode_logits(self.reparameterize(mu, logvar))
+        return vae_loss(logits, flat, mu, logvar, self.config.loss, self.config.kl_weight)
+
+
+def vae_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    loss: str = "bce",
+    kl_weight: float = 1e-4,
+) -> dict[str, torch.Tensor]:
+    """Eq. 2 from decoder logits: recon (BCE of Eq. 7 or MSE, mean over elements) + weighted KL."""
+    logits, target = logits.float(), target.float()
+    if loss == "bce":
+        lo, hi = float(target.min()), float(target.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"BCE pose loss needs targets in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
+        recon = F.binary_cross_entropy_with_logits(logits, target)
+    elif loss == "mse":
+        recon = F.mse_loss(torch.sigmoid(logits), target)
+    else:
+        raise ParamsError(f"vae.loss={loss!r} is invalid; expected one of {LOSSES}")
+    mu, logvar = mu.float(), logvar.float()
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=-1)).mean()
+    return {"total": recon + kl_weight * kl, "recon": recon, "kl": kl}
+
+
+def save_vae(model: VAE, directory: str | Path) -> Path:
+    """Write ``<directory>/config.json`` and ``<directory>/model.pt`` (a state_dict)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, d / WEIGHTS_FILE)
+    return d
+
+
+def load_vae(directory: str | Path, map_location: str | torch.device = "cpu") -> VAE:
+    """Load a VAE written by :func:`save_vae`: eval mode, every parameter frozen."""
+    d = Path(directory)
+    try:
+        config = VAEConfig(**json.loads((d / CONFIG_FILE).read_text()))
+        state = torch.load(d / WEIGHTS_FILE, map_location=map_location, weights_only=True)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{d}: not a saved VAE, missing {Path(exc.filename).name}") from exc
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{d / CONFIG_FILE}: invalid VAE config: {exc}") from exc
+    model = VAE(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
+    model.to(map_location).eval()
+    model.requires_grad_(False)
+    return model
