@@ -1,0 +1,114 @@
+"""Fast parser of OpenPose 1.x per-frame JSON (``--write_json``) into raw 137-joint arrays.
+
+One frame file ``<prefix>_<12-digit frame>_keypoints.json`` holds ``{"version": .., "people":
+[...]}``; each person has ``pose_keypoints_2d`` (25 x [x, y, c]), ``face_keypoints_2d`` (70),
+``hand_left_keypoints_2d`` and ``hand_right_keypoints_2d`` (21 each), flattened. A part that was
+not computed (face model off) is an empty list; an undetected joint is ``0, 0, 0``. The parser
+returns ``[P, 137, 3]`` float32 in :data:`pipeline.skeleton.RAW_JOINTS` order, one row per
+person in file order (``P = 0`` for ``"people": []``); empty or absent parts become zeros
+(confidence 0 = missing). Anything else malformed raises :class:`OpenPoseError` naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from pipeline.skeleton import OPENPOSE_PARTS, RAW_JOINTS
+
+N_RAW = len(RAW_JOINTS)
+FRAME_RE = re.compile(r"_(\d{12})_keypoints\.json$")
+_NONFINITE_RE = re.compile(rb"(?i)(?<![a-z_])-?(nan|inf|infinity)(?![a-z_])|\d[eE]\+?\d{3,}")
+_PART_SLICES = []
+_start = 0
+for _key, _n in OPENPOSE_PARTS:
+    _PART_SLICES.append((_key, _n, slice(_start, _start + _n)))
+    _start += _n
+
+
+class OpenPoseError(ValueError):
+    """A malformed OpenPose JSON frame (message names the file and the problem)."""
+
+
+def frame_number(path: str | Path) -> int:
+    """The 12-digit frame number of ``<anything>_<frame:012d>_keypoints.json``."""
+    m = FRAME_RE.search(str(path))
+    if m is None:
+        raise OpenPoseError(f"{path}: not an OpenPose frame file name (<prefix>_<12 digits>_keypoints.json)")
+    return int(m.group(1))
+
+
+def is_frame_file(path: str | Path) -> bool:
+    """True when the name matches ``*_<12 digits>_keypoints.json``."""
+    return FRAME_RE.search(str(path)) is not None
+
+
+def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray:
+    """Parse one OpenPose JSON document into ``[P, 137, 3]`` float32 (x, y pixels; confidence).
+
+    Raises :class:`OpenPoseError` (naming ``source``) for invalid/truncated JSON, a missing
+    ``people`` list, keypoint arrays whose length is not 0 or 3 x the part's joint count,
+    non-numeric values, NaN/inf, or negative confidences. Confidences are kept as written:
+    real OpenPose hand scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo);
+    ``normalise`` clips them to [0, 1].
+    """
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raw = data.encode() if isinstance(data, str) else data
+        if _NONFINITE_RE.search(raw):
+            raise OpenPoseError(f"{source}: contains NaN or inf (invalid JSON: {exc})") from exc
+        raise OpenPoseError(f"{source}: invalid or truncated JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+        raise OpenPoseError(f"{source}: expected an object with a 'people' list")
+    people = doc["people"]
+    out = np.zeros((len(people), N_RAW, 3), np.float32)
+    for p, person in enumerate(people):
+        if not isinstance(person, dict):
+            raise OpenPoseError(f"{source}: person {p} is not an object")
+        if "pose_keypoints_2d" not in person:
+            raise OpenPoseError(f"{source}: person {p} has no 'pose_keypoints_2d'")
+        for key, n, sl in _PART_SLICES:
+            values = person.get(key)
+            if not values:  # absent, null or [] -> not computed, stays zero (missing)
+                continue
+            if not isinstance(values, list) or len(values) != 3 * n:
+                got = len(values) if isinstance(values, list) else type(values).__name__
+                raise OpenPoseError(f"{source}: person {p} {key} has {got} values, expected {3 * n} or 0")
+            try:
+                arr = np.asarray(values, dtype=np.float32).reshape(n, 3)
+            except (TypeError, ValueError) as exc:
+                raise OpenPoseError(f"{source}: person {p} {key} has non-numeric values") from exc
+            if not np.isfinite(arr).all():
+                raise OpenPoseError(f"{source}: person {p} {key} contains NaN or inf")
+            if (arr[:, 2] < 0).any():
+                raise OpenPoseError(f"{source}: person {p} {key} has a negative confidence")
+            out[p, sl] = arr
+    return out
+
+
+def read_frame(path: str | Path) -> np.ndarray:
+    """Read and parse one frame file (see :func:`parse_frame`)."""
+    path = Path(path)
+    return parse_frame(path.read_bytes(), path)
+
+
+def read_video(folder: str | Path) -> tuple[list[np.ndarray], list[int]]:
+    """Parse every ``*_keypoints.json`` of ``folder`` in frame-number order.
+
+    Returns the per-frame ``[P, 137, 3]`` arrays and their frame numbers. Raises
+    :class:`OpenPoseError` for an empty folder or two files with the same frame number.
+    """
+    folder = Path(folder)
+    files = sorted((frame_number(f), f) for f in folder.iterdir() if is_frame_file(f.name))
+    if not files:
+        raise OpenPoseError(f"{folder}: no *_<12 digits>_keypoints.json frames (empty video)")
+    numbers = [n for n, _ in files]
+    dup = sorted(n for n, k in Counter(numbers).items() if k > 1)
+    if dup:
+        raise OpenPoseError(f"{folder}: several files for frame number(s) {dup[:5]}")
+    return [read_frame(f) for _, f in files], numbers
