@@ -1,0 +1,369 @@
+"""Stage ``train_student``: train the Latent Learning Module against the frozen VAE (paper §3.3-3.4).
+
+Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1], index entries with
+``text``) and ``models/vae`` (:func:`pipeline.models.vae.load_vae`: encoder = LGM, decoder = PGM,
+frozen). ``T_max`` is ``student.max_frames`` or, when null, the longest train sequence; longer
+sequences raise (``student.on_long: raise``) or are truncated and counted (``truncate``).
+Trains :class:`pipeline.models.student.Student` on Eq. 11 with :func:`pipeline.training.make_trainer`
+(AdamW, ``student.lr``), validating on dev every epoch (loss terms and DurACC), and writes
+
+- ``models/student/``: ``config.json`` (StudentConfig incl. the resolved ``T_max``, joints, fps),
+  ``model.pt`` (student state dict), ``vae/`` (copy of the PGM/LGM VAE), ``encoder/`` (the
+  transformers config of the text encoder) and ``tokenizer/``: self-contained, read by
+  :func:`load_student`;
+- ``metrics/train_student.json``: final dev losses, DurACC, mean absolute length error, train
+  time and samples/s, truncated/clipped counts;
+- ``models/student_ckpt/`` (DVC ``persist: true``): Lightning checkpoints; a killed run resumes
+  from its newest checkpoint when rerun with the same params, data and VAE (``fingerprint.json``).
+
+MLflow: child run ``train_student`` of the experiment's parent (:mod:`pipeline.tracking`) with the
+flattened params, ``train/*`` per step/epoch, ``val/*`` per epoch, the final metrics and the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline import tracking, training
+from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
+from pipeline.models.student import (
+    Student,
+    StudentConfig,
+    duration_accuracy,
+    predict_frames,
+    student_losses,
+)
+from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
+from pipeline.models.vae import VAE, load_vae, save_vae
+from pipeline.sequences import ON_LONG, PairCollate, PairDataset, Pairs, fit_max_frames, load_pairs, tokenize
+from pipeline.store import SplitStore, StoreError
+
+log = logging.getLogger(__name__)
+
+LIFTED = Path("data/lifted")
+VAE_DIR = Path("models/vae")
+OUT_DIR = Path("models/student")
+CKPT_DIR = Path("models/student_ckpt")
+METRICS = Path("metrics/train_student.json")
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.pt"
+LOSS_KEYS = ("pose", "distil", "length")
+
+
+class StudentModule(L.LightningModule):
+    """Lightning wrapper: Eq. 11 with AdamW on the student only; the VAE is frozen and kept in eval mode."""
+
+    def __init__(
+        self,
+        student: Student,
+        vae: VAE,
+        weights: dict[str, float],
+        lr: float,
+        weight_decay: float = 0.01,
+        fps: float = 25.0,
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.vae = vae.eval().requires_grad_(False)
+        self.weights = {k: float(weights.get(k, 1.0)) for k in LOSS_KEYS}
+        self.lr, self.weight_decay, self.fps = lr, weight_decay, fps
+
+    def train(self, mode: bool = True) -> StudentModule:
+        """Lightning switches modules to train mode every epoch; the VAE stays in eval mode."""
+        super().train(mode)
+        self.vae.eval()
+        return self
+
+    def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], Any]:
+        out = self.student(batch["input_ids"], batch["attention_mask"])
+        return student_losses(out, batch["poses"], batch["lengths"], self.vae, self.weights), out
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses, _ = self._losses(batch)
+        n = len(batch["lengths"])
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=n)
+        return losses["total"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        losses, out = self._losses(batch)
+        t_hat = predict_frames(out.ratio, self.student.config.max_frames)
+        losses["dur_acc"] = duration_accuracy(t_hat, batch["lengths"], self.fps)
+        n = len(batch["lengths"])
+        self.log_dict({f"val/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.student.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+class StartEpoch(L.Callback):
+    """Remembers the epoch training started at (> 0 after resuming from a checkpoint)."""
+
+    epoch = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epoch = int(trainer.current_epoch)
+
+
+# -- saved model ------------------------------------------------------------------------------
+
+
+@dataclass
+class StudentGenerator:
+    """Trained student + PGM for inference: ``generate(texts)`` and ``predict_lengths(texts)``."""
+
+    student: Student
+    vae: VAE
+    tokenizer: Any
+    n_joints: int
+    fps: float = 25.0
+    device: str | torch.device = "cpu"
+
+    @property
+    def max_frames(self) -> int:
+        return self.student.config.max_frames
+
+    @torch.no_grad()
+    def _run(self, texts: list[str], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if isinstance(texts, str):
+            raise TypeError("generate/predict_lengths take a list of texts, got one str")
+        check_positive(batch_size, "batch_size")
+        self.student.eval()
+        outs = []
+        for start in range(0, len(texts), batch_size):
+            enc = tokenize(self.tokenizer, list(texts[start : start + batch_size]))
+            out = self.student(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+            outs.append((out.z_lang, predict_frames(out.ratio, self.max_frames)))
+        return outs
+
+    def predict_lengths(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """``T_hat`` per text (int64 ``[N]``)."""
+        lens = [t.cpu() for _, t in self._run(texts, batch_size)]
+        return torch.cat(lens).numpy() if lens else np.zeros(0, np.int64)
+
+    def generate(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """Poses ``[T_hat_i, J, 3]`` float32 in lifted [0, 1] space; frames beyond ``T_hat`` are discarded."""
+        result = []
+        for z, t_hat in self._run(texts, batch_size):
+            poses = (
+                self.vae.decode(z.float()).cpu().numpy().reshape(len(z), self.max_frames, self.n_joints, 3)
+            )
+            result += [poses[i, : int(t)].astype(np.float32) for i, t in enumerate(t_hat.cpu())]
+        return result
+
+
+def save_student(
+    directory: str | Path,
+    student: Student,
+    vae: VAE,
+    tokenizer: Any,
+    encoder_config: Any,
+    meta: dict[str, Any],
+) -> Path:
+    """Write a self-contained student directory (config, weights, VAE copy, encoder config, tokenizer)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / CONFIG_FILE).write_text(json.dumps({"student": student.config.to_dict(), **meta}, indent=1))
+    state = {k: v.detach().cpu().float().contiguous() for k, v in student.state_dict().items()}
+    torch.save(state, d / WEIGHTS_FILE)
+    save_vae(vae.cpu().float(), d / "vae")
+    encoder_config.save_pretrained(d / "encoder")
+    tokenizer.save_pretrained(d / "tokenizer")
+    return d
+
+
+def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentGenerator:
+    """Load a directory written by the stage; eval mode, no gradients; no network access needed."""
+    d = Path(directory)
+    try:
+        meta = json.loads((d / CONFIG_FILE).read_text())
+        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{d / CONFIG_FILE}: invalid JSON: {exc}") from exc
+    try:
+        config = StudentConfig(**meta["student"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{d / CONFIG_FILE}: invalid student config: {exc}") from exc
+    student = Student(config, load_encoder_config(d / "encoder"), load_pretrained=False)
+    try:
+        student.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
+    student.to(device).eval().requires_grad_(False)
+    vae = load_vae(d / "vae", map_location=device)
+    tokenizer = load_tokenizer(d / "tokenizer")
+    return StudentGenerator(
+        student, vae, tokenizer, int(meta["n_joints"]), float(meta.get("fps", 25.0)), device
+    )
+
+
+# -- stage ------------------------------------------------------------------------------------
+
+
+def student_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``student`` section, validated (training keys; model keys are checked by StudentConfig)."""
+    p = section(params, "student")
+    for key in ("epochs", "batch_size", "lr"):
+        if key not in p:
+            raise ParamsError(f"params.yaml: missing student.{key}")
+        check_positive(p[key], f"student.{key}")
+    check_positive(p.get("weight_decay", 0.01), "student.weight_decay", allow_zero=True)
+    check_choice(p.get("on_long", "raise"), ON_LONG, "student.on_long")
+    return p
+
+
+def loss_weights(params: dict[str, Any]) -> dict[str, float]:
+    """The ``loss`` section (Eq. 11 weights, each >= 0)."""
+    p = section(params, "loss")
+    unknown = set(p) - set(LOSS_KEYS)
+    if unknown:
+        raise ParamsError(f"params.yaml: unknown key(s) in section 'loss': {sorted(unknown)}")
+    return {k: float(check_positive(p.get(k, 1.0), f"loss.{k}", allow_zero=True)) for k in LOSS_KEYS}
+
+
+def make_loader(
+    pairs: Pairs, tokenizer: Any, max_frames: int, batch_size: int, shuffle: bool, workers: int
+) -> DataLoader:
+    """Batches of tokenised texts and poses padded to ``T_max``."""
+    return DataLoader(
+        PairDataset(pairs),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=PairCollate(tokenizer, max_frames),
+        num_workers=workers,
+    )
+
+
+@torch.no_grad()
+def dev_metrics(module: StudentModule, loader: DataLoader) -> dict[str, float]:
+    """Dev losses (frame-weighted for pose/distil, sequence-weighted for length), DurACC and |T_hat - T|."""
+    module.eval()
+    sums: dict[str, float] = {}
+    frames = seqs = 0
+    t_hats, trues = [], []
+    for batch in loader:
+        losses, out = module._losses(batch)
+        n_frames, n = int(batch["lengths"].sum()), len(batch["lengths"])
+        for k, v in losses.items():
+            w = n if k in ("length", "total") else n_frames
+            sums[k] = sums.get(k, 0.0) + float(v) * w
+        frames, seqs = frames + n_frames, seqs + n
+        t_hats.append(predict_frames(out.ratio, module.student.config.max_frames))
+        trues.append(batch["lengths"])
+    t_hat, true = torch.cat(t_hats), torch.cat(trues)
+    result = {k: v / (seqs if k in ("length", "total") else frames) for k, v in sums.items()}
+    w = module.weights
+    result["total"] = sum(w[k] * result[k] for k in LOSS_KEYS if k in result)  # Eq. 11 of the averages
+    result["dur_acc"] = float(duration_accuracy(t_hat, true, module.fps))
+    result["length_mae_frames"] = float((t_hat - true).abs().float().mean())
+    result["sequences"] = seqs
+    return result
+
+
+def _digest(pairs: list[Pairs], files: list[Path]) -> str:
+    h = hashlib.sha1()
+    for p in pairs:
+        h.update("\n".join(p.texts).encode())
+        for f in p.frames:
+            h.update(np.ascontiguousarray(f).tobytes())
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def main(
+    lifted: Path = LIFTED,
+    vae_dir: Path = VAE_DIR,
+    out_dir: Path = OUT_DIR,
+    ckpt_dir: Path = CKPT_DIR,
+    metrics_path: Path = METRICS,
+) -> dict[str, Any]:
+    """Run the stage; returns the metrics written to ``metrics_path``."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    params = load_params()
+    sp = student_params(params)
+    weights = loss_weights(params)
+    train_params = params.get("train") or {}
+    stores = {s: SplitStore.load(lifted / s, mmap=True) for s in ("train", "dev")}
+    max_frames = fit_max_frames(sp.get("max_frames"), stores["train"])
+    on_long = sp.get("on_long", "raise")
+    pairs = {s: load_pairs(stores[s], lifted / s, max_frames, on_long) for s in ("train", "dev")}
+    if not len(pairs["train"]) or not len(pairs["dev"]):
+        raise StoreError(f"{lifted}: train has {len(pairs['train'])} sequences, dev {len(pairs['dev'])}")
+    vae = load_vae(vae_dir)
+    n_features = pairs["train"].frames[0].shape[1]
+    if vae.config.n_features != n_features:
+        raise StoreError(
+            f"{vae_dir}: VAE expects {vae.config.n_features} features, {lifted} has {n_features}"
+        )
+    config = StudentConfig.from_params(sp, max_frames, vae.config.latent, n_features)
+    fps = float(stores["train"].fps)
+    fingerprint = {
+        "student": sp,
+        "loss": weights,
+        "train": train_params,
+        "seed": params.get("seed"),
+        "data": _digest(list(pairs.values()), [vae_dir / "model.pt"]),
+    }
+
+    with tracking.stage_run("train_student", params) as run:
+        training.seed(params.get("seed", 0))
+        tokenizer = load_tokenizer(config.pretrained)
+        encoder_config = load_encoder_config(config.pretrained)
+        student = Student(config, encoder_config, load_pretrained=True)
+        module = StudentModule(
+            student, vae, weights, float(sp["lr"]), float(sp.get("weight_decay", 0.01)), fps
+        )
+        training.prepare_ckpt_dir(ckpt_dir, fingerprint)
+        workers = int(training.resolve(train_params)["num_workers"])
+        batch = int(sp["batch_size"])
+        train_loader = make_loader(pairs["train"], tokenizer, max_frames, batch, True, workers)
+        dev_loader = make_loader(pairs["dev"], tokenizer, max_frames, batch, False, workers)
+        start = StartEpoch()
+        trainer, resume = training.make_trainer(
+            train_params, ckpt_dir, int(sp["epochs"]), logger=tracking.mlflow_logger(run), callbacks=[start]
+        )
+        t0 = time.perf_counter()
+        trainer.fit(module, train_loader, dev_loader, ckpt_path=resume)
+        seconds = time.perf_counter() - t0
+        if not trainer.is_global_zero:
+            return {}
+        module = module.cpu().float()
+        epochs_run = int(trainer.current_epoch) - start.epoch
+        metrics = {
+            "train_sequences": len(pairs["train"]),
+            "max_frames": max_frames,
+            "epochs": int(trainer.current_epoch),
+            "resumed_from_epoch": start.epoch,
+            "train_seconds": round(seconds, 2),
+            "train_samples_per_s": round(len(pairs["train"]) * epochs_run / seconds, 2) if seconds else 0.0,
+            "truncated": {s: p.truncated for s, p in pairs.items()},
+            "clipped": {s: p.clipped for s, p in pairs.items()},
+            "dev": dev_metrics(module, dev_loader),
+        }
+        meta = {"n_joints": pairs["train"].n_joints, "joints": stores["train"].joints, "fps": fps}
+        save_student(out_dir, module.student, module.vae, tokenizer, encoder_config, meta)
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(json.dumps(metrics, indent=1))
+        tracking.log_metrics_file(run, metrics_path)
+        tracking.log_artifacts(run, out_dir, artifact_path="model")
+        training.clear_checkpoints(ckpt_dir)
+        log.info("dev %s", metrics["dev"])
+        return metrics
+
+
+if __name__ == "__main__":
+    main()
