@@ -15,6 +15,7 @@ from pipeline.config import load_params
 from pipeline.store import SPLITS, SplitStore
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 
 def copy_repo(dst: Path) -> None:
@@ -71,3 +72,41 @@ def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
     # a second repro is a no-op (deps and outs are declared completely)
     again = subprocess.run(["dvc", "status", "normalise"], cwd=repo, capture_output=True, text=True)
     assert "changed" not in again.stdout, again.stdout
+
+
+@pytest.mark.e2e
+def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
+    """The README's real-data commands: pt_skels sample and the Czech OpenPose demo (+ a CSV)."""
+    if not (SHARED / "data" / "phoenix14t-pt-sample").is_dir():
+        pytest.skip(f"real data fixtures under {SHARED} not available")
+    if shutil.which("dvc") is None or shutil.which("git") is None:
+        pytest.skip("dvc/git not installed")
+    (tmp_path / "shared").symlink_to(SHARED)  # so ../shared resolves from the copy
+    repo = tmp_path / "repo"
+    copy_repo(repo)
+    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
+
+    def exp_run(*sets: str) -> None:
+        cmd = ["dvc", "exp", "run", "normalise"] + [a for s in sets for a in ("-S", s)]
+        run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    exp_run("data.source=pt_skels", "data.path=../shared/data/phoenix14t-pt-sample")
+    ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
+    assert ingest["source"] == "pt_skels" and ingest["train"]["sequences"] == 5
+    out = SplitStore.load(repo / "data" / "normalised" / "test")
+    assert out.channels == ["x", "y", "z"] and len(out) == 5
+
+    demo = tmp_path / "czech"
+    shutil.copytree(SHARED / "data" / "openpose-czech-demo", demo)
+    header = "name|video|start|end|speaker|orth|translation\n"
+    (demo / "demo.train.corpus.csv").write_text(header + "rec01|rec01/1/*.png|-1|-1|A|X|x .\n")
+    (demo / "demo.dev.corpus.csv").write_text(header + "rec02|rec02/1/*.png|-1|-1|B|Y|y .\n")
+    exp_run("data.source=openpose", f"data.path={demo}")
+    normalised = json.loads((repo / "metrics" / "normalise.json").read_text())
+    assert normalised["train"]["frames_dropped_no_person"] == 1
+    out = SplitStore.load(repo / "data" / "normalised" / "train")
+    assert out.channels == ["x", "y", "c"] and out.poses.shape == (31, 50, 3)
