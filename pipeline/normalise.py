@@ -210,9 +210,18 @@ def _clean_split(
             )
         select = RAW_TO_MANUAL_FACE if cfg.face else RAW_TO_MANUAL
     n_people = store.arrays.get("n_people")
-    extra, extra_frame = (
-        load_extra_people(directory, store.poses.shape[0]) if directory and not is3d else (None, None)
-    )
+    extra, extra_frame = None, None
+    if not is3d:  # further people: attached by ingest in memory, or saved next to the store
+        extra, extra_frame = getattr(store, "extra_people", None) or (
+            load_extra_people(directory, store.poses.shape[0]) if directory else (None, None)
+        )
+        n_extra = 0 if extra is None else len(extra)
+        expected = 0 if n_people is None else int(np.maximum(np.asarray(n_people, np.int64) - 1, 0).sum())
+        if expected != n_extra:
+            raise NormaliseError(
+                f"{split}: n_people records {expected} further people but {n_extra} are stored "
+                "(extra_people.npy missing or inconsistent)"
+            )
     out: list[_Seq] = []
     for i, entry in enumerate(store.index):
         lo, hi = int(store.offsets[i]), int(store.offsets[i + 1])

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_params
+from pipeline.normalise import denormalise
 from pipeline.store import SPLITS, SplitStore
+from pipeline.transform import UnitRange
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -63,6 +65,13 @@ def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
         assert out.poses.shape[0] == raw.poses.shape[0] - normalised[split]["frames_dropped"]
         assert "gt3d" in raw.arrays and out.arrays["gt3d"].shape == (out.poses.shape[0], 50, 3)
         assert all("centre" in e and e["scale"] > 0 for e in out.index)
+        # the main signer is followed (spurious second people are not picked): the confident
+        # neck never jumps by half a shoulder width between kept frames
+        transform = UnitRange.load(repo / "data" / "normalised" / "transform.json")
+        for seq in out.sequences():
+            body = denormalise(seq, transform)
+            neck = body[seq[:, 1, 2] > 0, 1, :2]
+            assert np.abs(np.diff(neck, axis=0)).max() < 0.5
     # the tiny profile's corpus sizes reach the stores
     synthetic = load_params(params)["synthetic"]
     assert normalised["train"]["sequences_in"] == synthetic["n_train"]

@@ -180,6 +180,39 @@ def test_main_signer_follows_previous_choice() -> None:
     np.testing.assert_array_equal(chosen[0], other[0])
 
 
+def _write_frames(folder: Path, frames: list[list[np.ndarray]]) -> None:
+    folder.mkdir(parents=True)
+    for t, people in enumerate(frames):
+        doc = {"people": [{"pose_keypoints_2d": p[:25].ravel().tolist(),
+                           "hand_left_keypoints_2d": p[95:116].ravel().tolist(),
+                           "hand_right_keypoints_2d": p[116:].ravel().tolist()} for p in people]}  # fmt: skip
+        (folder / f"v_{t:012d}_keypoints.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("via_disk", [False, True])
+def test_bystander_listed_first_is_not_chosen(tmp_path: Path, via_disk: bool) -> None:
+    """Through ingest: further people reach normalise in memory and from the saved store."""
+    main, other = person(8, (300, 200)), person(8, (600, 220), conf=1.0, seed=3)
+    frames = [[main[t]] if t < 3 else [other[t], main[t]] for t in range(8)]
+    _write_frames(tmp_path / "c" / "v1", frames)
+    _write_frames(tmp_path / "c" / "v2", [[main[t]] for t in range(8)])
+    header = "name|video|start|end|speaker|orth|translation\n"
+    (tmp_path / "c" / "x.train.corpus.csv").write_text(header + "v1|v1|||A|G|t .\nv2|v2|||A|G|t .\n")
+    stores, _ = ingest({"data": {"source": "openpose", "path": str(tmp_path / "c")}})
+    dirs = None
+    if via_disk:
+        dirs = {"train": tmp_path / "ingested"}
+        save_store(stores["train"], dirs["train"])
+        stores = {"train": SplitStore.load(dirs["train"])}
+    out, transform, _ = normalise(stores, NormaliseConfig(), dirs)
+    back = denormalise(out["train"].sequence(0), transform, out["train"].index[0])
+    np.testing.assert_allclose(back[..., :2], manual_pixels(main), atol=1e-3)
+    if via_disk:  # the sparse arrays are required when n_people says there are several people
+        (dirs["train"] / "extra_people.npy").unlink()
+        with pytest.raises(NormaliseError, match="n_people records 5 further people but 0 are stored"):
+            normalise(stores, NormaliseConfig(), dirs)
+
+
 def test_interpolation_weighted_and_held() -> None:
     T = 6
     xy = np.zeros((T, 1, 2))
