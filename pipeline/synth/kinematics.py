@@ -111,7 +111,7 @@ def arm_chain(
 # Per finger (index, middle, ring, pinky): wrist->MCP length, lateral MCP offset (toward the
 # thumb), phalanx lengths, base splay; all relative to the hand length.
 _PALM = np.array([0.46, 0.45, 0.43, 0.41])
-_LATERAL = np.array([0.11, 0.03, -0.05, -0.12])
+_LATERAL = np.array([0.19, 0.06, -0.06, -0.17])
 _PHAL = np.array([[0.22, 0.14, 0.11], [0.24, 0.17, 0.13], [0.22, 0.16, 0.12], [0.17, 0.11, 0.10]])
 _SPLAY = np.array([0.10, 0.0, -0.10, -0.20])
 _THUMB = np.array([0.25, 0.17, 0.14])  # metacarpal, proximal, distal
@@ -152,7 +152,7 @@ def hand_points(
     fingers = np.concatenate([mcp[:, :, None], chain], axis=2)  # [T,4,4,3]
     out[:, 5:] = fingers.reshape(T, 16, 3)
     # thumb: CMC near the wrist on the thumb side; opposition turns it toward the palm
-    cmc = wrist + length * (0.10 * u + 0.10 * t)
+    cmc = wrist + length * (0.10 * u + 0.14 * t)
     base = normalize(np.cos(0.7) * u + np.sin(0.7) * t)
     o = 0.9 * opposition[:, None]
     dt = normalize(np.cos(o) * base + np.sin(o) * n)
