@@ -264,3 +264,24 @@ def test_pad_sequences_and_mask() -> None:
     assert length_mask(lengths, 5).tolist() == [[True, True, False, False, False], [True] * 4 + [False]]
     with pytest.raises(ValueError, match="max_len=3"):
         pad_sequences([np.ones((4, 3))], 3)
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_bert_from_local_path_trains_unless_frozen(tmp_path, tokenizer, freeze: bool) -> None:
+    from transformers import BertConfig, BertModel
+
+    from pipeline.models.text_encoder import BertEncoder
+
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    BertModel(config).save_pretrained(tmp_path)  # any local path is passed to from_pretrained as is
+    enc = BertEncoder(config, str(tmp_path), freeze=freeze)
+    assert enc.model.training is not freeze  # from_pretrained returns eval mode: fine-tuning needs dropout on
+    assert all(p.requires_grad is not freeze for p in enc.parameters())
+    enc.train()
+    assert enc.model.training is not freeze

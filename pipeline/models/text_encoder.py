@@ -76,8 +76,8 @@ class BertEncoder(nn.Module):
                 self.model = AutoModel.from_config(config)
         self.hidden_size = int(self.model.config.hidden_size)
         self.freeze = freeze
-        if freeze:
-            self.model.requires_grad_(False)
+        self.model.requires_grad_(not freeze)
+        self.model.train(not freeze)  # from_pretrained returns eval mode; Lightning keeps module modes
 
     def train(self, mode: bool = True) -> BertEncoder:
         """A frozen BERT stays in eval mode (no dropout)."""
