@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import logging
+import os
 import posixpath
 import shutil
 import tarfile
@@ -90,7 +91,8 @@ class Tree:
 
     def _finish(self, files: list[str]) -> None:
         self.files = sorted(files)
-        self.dirs = {d for f in self.files for d in _parents(f)}
+        leaves = {posixpath.dirname(f) for f in self.files} - {""}
+        self.dirs = leaves | {d for leaf in leaves for d in _parents(leaf)}
 
 
 def _parents(name: str) -> Iterator[str]:
@@ -103,12 +105,18 @@ def _parents(name: str) -> Iterator[str]:
 class DirTree(Tree):
     def __init__(self, root: Path) -> None:
         self.root = root
-        files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+        files, dirs = [], set()
+        for top, subdirs, names in os.walk(root):
+            rel = os.path.relpath(top, root).replace(os.sep, "/")
+            prefix = "" if rel == "." else rel + "/"
+            dirs.update(prefix + d for d in subdirs)
+            files.extend(prefix + n for n in names)
         self._finish(files)
-        self.dirs |= {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir()}
+        self.dirs |= dirs
 
     def read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        with open(os.path.join(self.root, name), "rb") as fh:
+            return fh.read()
 
 
 class ZipTree(Tree):
@@ -267,9 +275,10 @@ def ingest_openpose(
     split_of_folder = {folder: s for s in plan for _, folder in plan[s]}
     for name, data in tree.iter_read(wanted):
         try:
-            parsed[name] = parse_frame(data, f"{path}/{name}")
+            parsed[name] = parse_frame(data, name)
         except OpenPoseError as exc:
-            policy.bad(split_of_folder[posixpath.dirname(name)], "bad_frame_file", str(exc), exc)
+            msg = f"{path}/{exc}"
+            policy.bad(split_of_folder[posixpath.dirname(name)], "bad_frame_file", msg, OpenPoseError(msg))
             parsed[name] = None
 
     stores: dict[str, SplitStore] = {}
