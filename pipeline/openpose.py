@@ -28,6 +28,7 @@ _start = 0
 for _key, _n in OPENPOSE_PARTS:
     _PART_SLICES.append((_key, _n, slice(_start, _start + _n)))
     _start += _n
+_ZEROS = {n: [0.0] * (3 * n) for _, n in OPENPOSE_PARTS}
 
 
 class OpenPoseError(ValueError):
@@ -72,23 +73,33 @@ def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray
             raise OpenPoseError(f"{source}: person {p} is not an object")
         if "pose_keypoints_2d" not in person:
             raise OpenPoseError(f"{source}: person {p} has no 'pose_keypoints_2d'")
-        for key, n, sl in _PART_SLICES:
+        flat: list = []
+        for key, n, _ in _PART_SLICES:
             values = person.get(key)
             if not values:  # absent, null or [] -> not computed, stays zero (missing)
-                continue
-            if not isinstance(values, list) or len(values) != 3 * n:
+                flat.extend(_ZEROS[n])
+            elif isinstance(values, list) and len(values) == 3 * n:
+                flat.extend(values)
+            else:
                 got = len(values) if isinstance(values, list) else type(values).__name__
                 raise OpenPoseError(f"{source}: person {p} {key} has {got} values, expected {3 * n} or 0")
-            try:
-                arr = np.asarray(values, dtype=np.float32).reshape(n, 3)
-            except (TypeError, ValueError) as exc:
-                raise OpenPoseError(f"{source}: person {p} {key} has non-numeric values") from exc
-            if not np.isfinite(arr).all():
-                raise OpenPoseError(f"{source}: person {p} {key} contains NaN or inf")
-            if (arr[:, 2] < 0).any():
-                raise OpenPoseError(f"{source}: person {p} {key} has a negative confidence")
-            out[p, sl] = arr
+        try:
+            out[p] = np.asarray(flat, dtype=np.float32).reshape(N_RAW, 3)
+        except (TypeError, ValueError) as exc:
+            raise OpenPoseError(f"{source}: person {p} has non-numeric keypoint values") from exc
+        if not np.isfinite(out[p]).all() or (out[p, :, 2] < 0).any():
+            _explain(out[p], source, p)
     return out
+
+
+def _explain(arr: np.ndarray, source: str | Path, p: int) -> None:
+    """Raise the error for a person with NaN/inf or negative confidences, naming the part."""
+    for key, _, sl in _PART_SLICES:
+        if not np.isfinite(arr[sl]).all():
+            raise OpenPoseError(f"{source}: person {p} {key} contains NaN or inf")
+        if (arr[sl, 2] < 0).any():
+            raise OpenPoseError(f"{source}: person {p} {key} has a negative confidence")
+    raise AssertionError("unreachable")
 
 
 def read_frame(path: str | Path) -> np.ndarray:
