@@ -16,8 +16,9 @@ from pipeline.skeleton import MANUAL_BONES, RAW_JOINTS, RAW_TO_MANUAL
 from pipeline.store import SPLITS, SplitStore
 from pipeline.synth.corpus import SynthConfig, generate_corpus
 from pipeline.synth.grammar import sample_corpus
-from pipeline.synth.kinematics import Camera
+from pipeline.synth.kinematics import Camera, make_signers
 from pipeline.synth.lexicon import HANDSHAPES, sign_for
+from pipeline.synth.motion import build_controls
 from pipeline.synth.writer import CSV_HEADER
 from pipeline.synthesize import run
 
@@ -255,3 +256,11 @@ def test_run_writes_all_splits(tmp_path):
         assert (
             len(SplitStore.load(tmp_path / "synthetic" / "gt3d" / split)) == params["synthetic"][f"n_{split}"]
         )
+
+
+def test_long_sentences_are_retimed_to_max_frames():
+    signer = make_signers(1, np.random.default_rng(0))[0]
+    glosses = ["REGEN", "SONNE", "WIND", "NORD", "MONTAG", "GRAD", "KALT", "ES-BEDEUTET"]
+    free = build_controls(glosses, signer, np.random.default_rng(1), max_frames=1000)
+    capped = build_controls(glosses, signer, np.random.default_rng(1), max_frames=80)
+    assert len(free.palm_r) > 80 >= len(capped.palm_r) > 40

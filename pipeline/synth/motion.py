@@ -82,7 +82,7 @@ def build_controls(
     rest_in, rest_out = int(rng.integers(4, 8)), int(rng.integers(4, 8))
     scale = 1.0
     for _ in range(20):
-        states = _render(inst, k, tempo / scale, rest_r, rest_l, ready_l, base_l, rest_in, rest_out)
+        states = _render(inst, k, tempo * scale, rest_r, rest_l, ready_l, base_l, rest_in, rest_out)
         if len(states) <= max_frames:
             break
         scale *= len(states) / max_frames * 1.03
