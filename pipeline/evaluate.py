@@ -29,9 +29,10 @@ Metrics per split and system (flat keys ``<split>.<system>.<metric>`` in ``metri
   than ``n`` contributes what it has). A subset with fewer than 2 windows on either side has no FGD:
   the key is left out and ``<split>.<system>.skipped`` counts it.
 
-Also writes ``metrics/fgd_intervals.csv`` (test split, one row per interval/prefix, one column per
-system; the DVC plot) and ``metrics/eval_table.md`` (Table 1/2/3-style tables), and logs every
-metric plus both files to the stage's MLflow run (:func:`pipeline.tracking.stage_run`).
+Also writes ``metrics/fgd_intervals.csv`` (test split, one row per length interval with its upper
+bound ``frames`` as x, one column per system; the DVC plot) and ``metrics/eval_table.md``
+(Table 1/2-style tables), and logs every metric plus the three files to the stage's MLflow run
+(:func:`pipeline.tracking.stage_run`).
 """
 
 from __future__ import annotations
@@ -295,15 +296,16 @@ def _x10(v: float | None) -> float | None:
 
 
 def plot_rows(result: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of the FGD plot: one per interval/prefix of the last split, one column per system."""
+    """Rows of the FGD plot (test split, else the last one): one per length interval, one column per system.
+
+    ``frames`` (the x axis) is the interval's upper bound; an interval without FGD has an empty cell.
+    """
     split = "test" if "test" in p["splits"] else p["splits"][-1]
     rows = []
-    spans = [(f"fgd_len_{lo}_{hi}", f"{lo}-{hi}") for lo, hi in p["intervals"]]
-    spans += [(f"fgd_first_{n}", f"first_{n}") for n in p["prefixes"]]
-    for key, label in spans:
-        row: dict[str, Any] = {"span": label, "split": split}
+    for lo, hi in p["intervals"]:
+        row: dict[str, Any] = {"frames": hi, "interval": f"{lo}-{hi}", "split": split}
         for s in p["systems"]:
-            v = result[split][s].get(key)
+            v = result[split][s].get(f"fgd_len_{lo}_{hi}")
             row[s] = "" if v is None else round(v, 6)
         rows.append(row)
     return rows

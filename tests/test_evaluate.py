@@ -126,7 +126,8 @@ def test_stage_writes_metrics_plot_and_table(tmp_path: Path, monkeypatch: pytest
     assert saved["test.student.len_mae"] == pytest.approx(np.mean(np.abs(np.array([25, 45, 60, 110]) - 50)))
     assert {"dev.mean.bleu4", "test.random.rouge", "test.student.duracc", "dev.n"} <= set(saved)
     rows = list(csv.DictReader((tmp_path / "metrics/fgd_intervals.csv").open()))
-    assert [r["span"] for r in rows][:2] == ["0-50", "50-100"] and set(rows[0]) >= {"gt", "student"}
+    assert [r["interval"] for r in rows] == ["0-50", "50-100", "100-150", "150-200"]
+    assert [r["frames"] for r in rows] == ["50", "100", "150", "200"] and set(rows[0]) >= {"gt", "student"}
     assert float(rows[0]["gt"]) == pytest.approx(0.0, abs=1e-5)
     md = (tmp_path / "metrics/eval_table.md").read_text()
     assert "| GT |" in md and "## TEST (4 sentences)" in md and "first 20" in md
