@@ -1,0 +1,257 @@
+"""Tests of the lift stage (pipeline/lift.py) and the kinematic tree (pipeline/kinematics.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import kinematics as K
+from pipeline import lift
+from pipeline.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT
+from pipeline.store import SplitStore
+from pipeline.transform import UnitRange
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CFG = lift.LiftConfig(iterations=30, batch_frames=4096)
+CPU = torch.device("cpu")
+
+
+def _observe(gt: np.ndarray, rng: np.random.Generator, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Orthographic 2D of a body-centred 3D sequence, re-normalised by the 2D shoulder width."""
+    p = K.project(gt) + rng.normal(0, noise, gt[..., :2].shape)
+    p = (p - p[:, K.ROOT : K.ROOT + 1]) / np.linalg.norm(p[:, 2] - p[:, 5], axis=-1).mean()
+    return p, np.ones(p.shape[:2])
+
+
+def _pa(pred: np.ndarray, gt: np.ndarray) -> float:
+    return float(np.linalg.norm(K.procrustes_align(pred, gt) - gt, axis=-1).mean() / K.shoulder_width(gt))
+
+
+# -- kinematic tree -------------------------------------------------------------------------
+def test_tree_bones_levels_and_symmetry():
+    assert K.N_BONES == 49 and MANUAL_JOINTS.index("body_neck") == K.ROOT
+    # every bone's parent joint is placed at a lower level than its child
+    seen = {K.ROOT}
+    for level in K.BONE_LEVELS:
+        assert all(int(p) in seen for p in K.BONE_PARENT[level])
+        seen |= {int(c) for c in K.BONE_CHILD[level]}
+    assert seen == set(range(50))
+    # a bone and its mirror share a class and a prior length; the classes are distinct otherwise
+    for b, c in enumerate(K.BONE_CHILD):
+        mb = int(np.flatnonzero(MIRROR_JOINT[c] == K.BONE_CHILD)[0])
+        assert K.BONE_CLASS[b] == K.BONE_CLASS[mb]
+        assert K.PRIOR_LENGTHS[b] == K.PRIOR_LENGTHS[mb]
+        assert MANUAL_PARENTS[MIRROR_JOINT[c]] == MIRROR_JOINT[MANUAL_PARENTS[c]]
+    assert K.N_CLASSES == 25
+    assert K.PRIOR_LENGTHS[K.BONE_CHILD.tolist().index(2)] == 0.5  # neck->shoulder: half width
+
+
+def test_bone_lengths_and_cv():
+    rng = np.random.default_rng(0)
+    x = K.synthetic_signer(20, rng)
+    lengths = K.bone_lengths(x)
+    assert lengths.shape == (20, 49)
+    np.testing.assert_allclose(lengths, lengths[:1].repeat(20, 0), atol=1e-9)  # rigid bones
+    for b, c in enumerate(K.BONE_CHILD):  # exact left/right symmetry of the generator
+        mb = int(np.flatnonzero(MIRROR_JOINT[c] == K.BONE_CHILD)[0])
+        assert lengths[0, b] == pytest.approx(lengths[0, mb])
+    assert K.bone_length_cv(x) < 1e-9
+    y = x.copy()
+    y[::2, 3] += 0.2  # move the right elbow every other frame
+    assert K.bone_length_cv(y) > 1e-3  # two of 48 bones vary by ~10 %
+
+
+def test_procrustes_undoes_similarity_but_not_reflection():
+    rng = np.random.default_rng(1)
+    gt = K.synthetic_signer(10, rng)
+    rot = K.Rotation.from_euler("xyz", [0.3, -1.0, 2.0])
+    moved = 2.5 * rot.apply(gt.reshape(-1, 3)).reshape(gt.shape) + [1.0, -2.0, 3.0]
+    assert _pa(moved, gt) < 1e-6
+    flipped = gt * [1, 1, -1]  # depth flip = reflection: must stay an error
+    assert _pa(flipped, gt) > 0.05
+
+
+# -- lifting ---------------------------------------------------------------------------------
+def test_known_synthetic_case_recovered():
+    rng = np.random.default_rng(2)
+    gts = [K.synthetic_signer(60, rng) for _ in range(4)]
+    obs = [_observe(g, rng, 0.002) for g in gts]
+    out = lift.lift_sequences([o[0] for o in obs], [o[1] for o in obs], list("abcd"), CFG, CPU)
+    errs, flats = [], []
+    for o, g, (p, _) in zip(out, gts, obs, strict=True):
+        assert o.shape == (60, 50, 3)
+        errs.append(_pa(o, g))
+        flats.append(_pa(np.concatenate([p, np.zeros((60, 50, 1))], -1), g))
+        assert lift.reprojection_error(o, p, np.ones((60, 50)), 0.1) < 0.04
+        assert K.bone_length_cv(o) < 1e-4  # rigid output: one length per bone
+        assert o[:, K.ROOT, 2].max() == 0  # the root carries no depth
+        assert np.median(o[:, 4, 2]) < 0 and np.median(o[:, 7, 2]) < 0  # wrists in front
+    # MPJPE-PA (fraction of shoulder width): well below the flat (z = 0) solution
+    assert np.mean(errs) < 0.15
+    assert np.mean(errs) < 0.75 * np.mean(flats)
+
+
+def test_true_lengths_and_signs_give_exact_depth():
+    rng = np.random.default_rng(3)
+    g = K.synthetic_signer(40, rng)
+    L = np.zeros(K.N_CLASSES)
+    L[K.BONE_CLASS] = K.bone_lengths(g)[0]
+    z = lift.initial_depth(torch.tensor(g[None, ..., :2]), torch.tensor(L[None]), CFG)[0].numpy()
+    dz, dz_true = z[:, K.BONE_CHILD] - z[:, K.BONE_PARENT], K.bone_vectors(g)[..., 2]
+    np.testing.assert_allclose(np.abs(dz), np.abs(dz_true), atol=1e-6)
+
+
+def test_zero_confidence_joints_do_not_pull_the_fit():
+    rng = np.random.default_rng(4)
+    g = K.synthetic_signer(40, rng)
+    p, c = _observe(g, rng, 0.002)
+    drop = rng.random(c.shape) < 0.1
+    drop[:, K.ROOT] = False
+    c[drop] = 0.0
+    base = lift.lift_sequences([p], [c], ["s"], CFG, CPU)[0]
+    corrupt = p.copy()
+    corrupt[drop] = rng.uniform(-50, 50, (drop.sum(), 2))
+    again = lift.lift_sequences([corrupt], [c], ["s"], CFG, CPU)[0]
+    np.testing.assert_allclose(again, base, atol=1e-4)
+    assert np.abs(base).max() < 5  # the wild values did not leak in
+
+
+def test_deterministic_and_independent_of_batching():
+    rng = np.random.default_rng(5)
+    obs = [_observe(K.synthetic_signer(n, rng), rng, 0.01) for n in (30, 45, 50)]
+    pts, cs = [o[0] for o in obs], [o[1] for o in obs]
+    a = lift.lift_sequences(pts, cs, list("abc"), CFG, CPU)
+    b = lift.lift_sequences(pts, cs, list("abc"), CFG, CPU)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    one = lift.lift_sequences(pts[:1], cs[:1], ["a"], CFG, CPU)[0]
+    np.testing.assert_allclose(one, a[0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("zeros", "all-zero"), ("nan", "non-finite"), ("noconf", "no joint has confidence")],
+)
+def test_bad_sequences_are_named(kind, message):
+    rng = np.random.default_rng(6)
+    good = _observe(K.synthetic_signer(10, rng), rng)
+    p, c = good[0].copy(), good[1].copy()
+    if kind == "zeros":
+        p[:] = 0.0
+    elif kind == "nan":
+        p[3, 7, 1] = np.nan
+    else:
+        c[:] = 0.0
+    with pytest.raises(lift.LiftError, match=rf"'dev/broken'.*{message}"):
+        lift.lift_sequences([good[0], p], [good[1], c], ["dev/ok", "dev/broken"], CFG, CPU)
+
+
+def test_config_validation():
+    assert lift.LiftConfig.from_params({"iterations": 5}).iterations == 5
+    with pytest.raises(lift.ParamsError, match="lift.bogus|unknown"):
+        lift.LiftConfig.from_params({"bogus": 1})
+    with pytest.raises(lift.ParamsError, match="lift.device"):
+        lift.LiftConfig.from_params({"device": "tpu"})
+
+
+# -- stage -----------------------------------------------------------------------------------
+def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str, list[np.ndarray]]:
+    rng = np.random.default_rng(7)
+    joints = MANUAL_FACE_JOINTS if face else MANUAL_JOINTS
+    gts, raw = {}, {}
+    for split, n in (("train", 3), ("dev", 2), ("test", 1)):
+        gts[split] = [K.synthetic_signer(int(rng.integers(20, 30)), rng) for _ in range(n)]
+        seqs = []
+        for g in gts[split]:
+            if three_d:
+                seqs.append(g)
+                continue
+            p, c = _observe(g, rng, 0.003)
+            if face:
+                fp = p[:, :1] + rng.normal(0, 0.05, (len(p), 70, 2))
+                p, c = np.concatenate([p, fp], 1), np.concatenate([c, np.ones((len(p), 70))], 1)
+            seqs.append(np.concatenate([p, c[..., None]], -1))
+        raw[split] = seqs
+    dims = 3 if three_d else 2
+    tf = UnitRange.fit(np.concatenate([s[..., :dims] for s in raw["train"]]).reshape(-1, dims), margin=0.1)
+    (root / "data/normalised").mkdir(parents=True)
+    tf.save(root / "data/normalised/transform.json")
+    for split, seqs in raw.items():
+        mapped = [np.concatenate([tf.forward(s[..., :dims]), s[..., dims:]], -1) for s in seqs]
+        idx = [{"name": f"{split}-{i}", "text": "x"} for i in range(len(seqs))]
+        SplitStore.from_sequences(
+            mapped, idx, joints, ["x", "y", "z"] if three_d else ["x", "y", "c"],
+            arrays={"gt3d": gts[split]},
+        ).save(root / "data/normalised" / split)  # fmt: skip
+    return {"gt": gts, "raw": raw}
+
+
+def _run_stage(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    (root / "params.yaml").write_text(
+        "profile: default\nseed: 3\nlift: {iterations: 20, batch_frames: 2048, device: cpu}\n"
+    )
+    monkeypatch.chdir(root)
+    lift.main()
+    return json.loads((root / "metrics/lift.json").read_text())
+
+
+def test_stage_2d_outputs_inverse_and_metrics(tmp_path, monkeypatch):
+    made = _write_normalised(tmp_path, three_d=False, face=True)
+    metrics = _run_stage(tmp_path, monkeypatch)
+    tf = UnitRange.load(tmp_path / "data/lifted/transform.json")
+    for split in ("train", "dev", "test"):
+        st = SplitStore.load(tmp_path / "data/lifted" / split)
+        assert st.channels == ["x", "y", "z"] and st.joints == MANUAL_FACE_JOINTS
+        assert st.poses.min() >= 0 and st.poses.max() <= 1
+        assert "gt3d" in st.arrays and len(st) == len(made["gt"][split])
+        assert metrics[split]["mpjpe_pa_body"] < 0.3 and metrics[split]["mpjpe_pa_hands"] < 0.3
+        assert "clipped_values" in metrics[split]
+        u = lift.denormalise(st.poses, tmp_path / "data/lifted/transform.json")
+        np.testing.assert_allclose(tf.forward(u), st.poses, atol=1e-5)  # round trip
+        # face points sit at the nose's depth; the root at depth 0
+        np.testing.assert_allclose(u[:, 50:, 2], np.repeat(u[:, K.NOSE : K.NOSE + 1, 2], 70, 1), atol=1e-5)
+        np.testing.assert_allclose(u[:, K.ROOT, 2], 0, atol=1e-5)
+    assert metrics["train"]["clipped_values"] == 0
+    assert metrics["frames_per_s"] > 0
+
+
+def test_stage_3d_passes_through(tmp_path, monkeypatch):
+    made = _write_normalised(tmp_path, three_d=True)
+    metrics = _run_stage(tmp_path, monkeypatch)
+    for split in ("train", "dev", "test"):
+        st = SplitStore.load(tmp_path / "data/lifted" / split)
+        u = lift.denormalise(st.poses, tmp_path / "data/lifted/transform.json")
+        expect = np.concatenate(made["raw"][split])
+        inside = (st.poses > 0) & (st.poses < 1)  # values not clipped come back exactly
+        np.testing.assert_allclose(u[inside], expect[inside], atol=1e-5)
+        assert metrics[split]["mpjpe_pa_body"] < 1e-4
+    assert metrics["train"]["clipped_values"] == 0
+
+
+def test_stage_rejects_bad_sequence(tmp_path, monkeypatch):
+    _write_normalised(tmp_path, three_d=False)
+    d = tmp_path / "data/normalised/dev"
+    poses = np.load(d / "poses.npy")
+    off = np.load(d / "offsets.npy")
+    poses[off[1] : off[2]] = 0.0
+    np.save(d / "poses.npy", poses)
+    with pytest.raises(lift.LiftError, match=r"'dev/dev-1'"):
+        _run_stage(tmp_path, monkeypatch)
+
+
+@pytest.mark.skipif(not (SHARED / "data/openpose-czech-demo").is_dir(), reason="../shared czech data absent")
+def test_real_czech_frames_lift_consistently():
+    data = np.load(SHARED / "data/openpose-czech-demo/selected_2d.npz")
+    for name in data.files:
+        a = data[name].reshape(-1, 50, 3)
+        p, c = a[..., :2], a[..., 2]
+        sw = np.linalg.norm(p[:, 2] - p[:, 5], axis=-1).mean()
+        u = (p - p[:, K.ROOT : K.ROOT + 1]) / sw
+        out = lift.lift_sequences([u], [c], [name], CFG, CPU)[0]
+        assert np.isfinite(out).all()
+        assert lift.reprojection_error(out, u, c, CFG.min_confidence) < 0.05
+        assert K.bone_length_cv(out) < 0.05
