@@ -261,6 +261,15 @@ def _orthonormal(u: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, normalize(n)
 
 
+def _away_from(target: np.ndarray, shoulder: np.ndarray, r: float) -> np.ndarray:
+    """Move wrist targets closer than ``r`` to the shoulder forward (+Z) until they are ``r`` away."""
+    d = target - shoulder
+    dz = np.sqrt(np.maximum(r**2 - d[:, 0] ** 2 - d[:, 1] ** 2, d[:, 2] ** 2))
+    out = target.copy()
+    out[:, 2] = shoulder[:, 2] + np.maximum(d[:, 2], dz)
+    return out
+
+
 def pose_body_frame(s: Signer, c: Controls) -> np.ndarray:
     """All 137 raw joints ``[T, 137, 3]`` in the body frame (see module doc)."""
     T = len(c.palm_r)
@@ -295,7 +304,7 @@ def pose_body_frame(s: Signer, c: Controls) -> np.ndarray:
     ):
         u, n = _orthonormal(u, n)
         shoulder = J[:, sh]
-        target = palm - 0.42 * s.hand_length * u
+        target = _away_from(palm - 0.42 * s.hand_length * u, shoulder, 0.45 * (s.upper_arm + s.forearm))
         pole = np.broadcast_to(np.array([0.2 * sgn, -1.0, -0.3]), (T, 3))
         elbow, wrist = arm_chain(shoulder, target, s.upper_arm, s.forearm, pole)
         J[:, el], J[:, wr] = elbow, wrist

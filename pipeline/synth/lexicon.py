@@ -111,6 +111,16 @@ def _mirror(v: np.ndarray) -> np.ndarray:
     return v * np.array([-1.0, 1.0, 1.0])
 
 
+def _in_front(p: np.ndarray) -> np.ndarray:
+    """Keep a palm locus in front of the face/torso (or beside the head), not inside the body."""
+    q = p.copy()
+    if q[1] > 0.05:  # head level: in front of the face, or beside the head
+        q[2] = max(q[2], 0.13 if abs(q[0]) < 0.09 else 0.04)
+    else:
+        q[2] = max(q[2], 0.15)
+    return q
+
+
 @lru_cache(maxsize=4096)
 def sign_for(gloss: str) -> Sign:
     """The fixed sign of ``gloss`` (deterministic in the gloss string only)."""
@@ -131,6 +141,7 @@ def sign_for(gloss: str) -> Sign:
         end = start + step
         if hands == "mirror":
             end[0] = min(end[0], -0.07)
+    start, end = _in_front(start), _in_front(end)
     path = PATHS[rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
     bulge = rng.normal(0, 1, 3)
     bulge *= rng.uniform(0.03, 0.07) / np.linalg.norm(bulge)
