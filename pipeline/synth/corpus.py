@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,42 +129,50 @@ def generate_corpus(cfg: SynthConfig, seed: int, out: str | Path) -> dict[str, A
     signers = make_signers(cfg.n_signers, np.random.default_rng([seed, 11]))
     sentences = sample_corpus(np.random.default_rng([seed, 7]), cfg.sizes, cfg.min_glosses, cfg.max_glosses)
     stats: dict[str, Any] = {"seed": seed, "splits": {}}
-    total_frames = 0
-    for split_id, split in enumerate(SPLITS):
-        seqs, index = [], []
-        rows = []
-        counts = {"sequences": 0, "frames": 0, "empty_frames": 0, "two_person_frames": 0, "missing_joints": 0,
-                  "joints": 0}  # fmt: skip
-        for i, (text, gloss) in enumerate(sentences[split]):
-            rng = np.random.default_rng([seed, split_id, i])
-            signer = signers[int(rng.integers(len(signers)))]
-            controls = build_controls(gloss.split(), signer, rng, cfg.max_frames, cfg.fps)
-            xyz = to_camera(pose_body_frame(signer, controls), signer, cam)
-            frames, det = detect(cam.project(xyz), width, height, rng, cfg.detector)
-            name = f"synth_{split}_{i:05d}"
-            write_video(out / "openpose" / split / name, name, frames)
-            entry = {
-                "name": name,
-                "video": f"{name}/1/*.png",
-                "signer": signer.name,
-                "gloss": gloss,
-                "text": text,
-            }
-            index.append(entry)
-            rows.append(entry)
-            seqs.append(xyz.astype(np.float32))
-            counts["sequences"] += 1
-            for k in ("frames", "empty_frames", "two_person_frames", "missing_joints", "joints"):
-                counts[k] += det[k]
-        write_corpus_csv(out / "annotations" / f"PHOENIX-2014-T.{split}.corpus.csv", rows)
-        extra = {"camera": cam.to_dict(), "units": "m", "coords": "camera: x right, y down, z forward"}
-        SplitStore.from_sequences(seqs, index, RAW_JOINTS, ["x", "y", "z"], cfg.fps, extra=extra).save(
-            out / "gt3d" / split
-        )
-        lengths = [len(s) for s in seqs]
-        counts.update(mean_frames=float(np.mean(lengths)), max_frames=int(np.max(lengths)))
-        stats["splits"][split] = counts
-        total_frames += counts["frames"]
+    # the many small JSON files are written by threads, overlapping file-system latency with
+    # the numpy work; file contents do not depend on the order of writing
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pending: deque[Future] = deque()
+        total_frames = 0
+        for split_id, split in enumerate(SPLITS):
+            seqs, index = [], []
+            rows = []
+            keys = ("sequences", "frames", "empty_frames", "two_person_frames", "missing_joints", "joints")
+            counts = dict.fromkeys(keys, 0)
+            for i, (text, gloss) in enumerate(sentences[split]):
+                rng = np.random.default_rng([seed, split_id, i])
+                signer = signers[int(rng.integers(len(signers)))]
+                controls = build_controls(gloss.split(), signer, rng, cfg.max_frames, cfg.fps)
+                xyz = to_camera(pose_body_frame(signer, controls), signer, cam)
+                frames, det = detect(cam.project(xyz), width, height, rng, cfg.detector)
+                name = f"synth_{split}_{i:05d}"
+                pending.append(pool.submit(write_video, out / "openpose" / split / name, name, frames))
+                while len(pending) > 16:  # bounded queue; .result() re-raises write errors
+                    pending.popleft().result()
+                entry = {
+                    "name": name,
+                    "video": f"{name}/1/*.png",
+                    "signer": signer.name,
+                    "gloss": gloss,
+                    "text": text,
+                }
+                index.append(entry)
+                rows.append(entry)
+                seqs.append(xyz.astype(np.float32))
+                counts["sequences"] += 1
+                for k in ("frames", "empty_frames", "two_person_frames", "missing_joints", "joints"):
+                    counts[k] += det[k]
+            while pending:
+                pending.popleft().result()
+            write_corpus_csv(out / "annotations" / f"PHOENIX-2014-T.{split}.corpus.csv", rows)
+            extra = {"camera": cam.to_dict(), "units": "m", "coords": "camera: x right, y down, z forward"}
+            SplitStore.from_sequences(seqs, index, RAW_JOINTS, ["x", "y", "z"], cfg.fps, extra=extra).save(
+                out / "gt3d" / split
+            )
+            lengths = [len(s) for s in seqs]
+            counts.update(mean_frames=float(np.mean(lengths)), max_frames=int(np.max(lengths)))
+            stats["splits"][split] = counts
+            total_frames += counts["frames"]
     stats["frames"] = total_frames
     (out / "signers.json").write_text(json.dumps([s.to_dict() for s in signers], indent=1))
     (out / "stats.json").write_text(json.dumps({**stats, "config": asdict(cfg)}, indent=1, default=list))
