@@ -255,14 +255,15 @@ def dev_metrics(module: StudentModule, loader: DataLoader) -> dict[str, float]:
     frames = seqs = 0
     t_hats, trues = [], []
     for batch in loader:
+        batch = {k: v.to(module.device) for k, v in batch.items()}
         losses, out = module._losses(batch)
         n_frames, n = int(batch["lengths"].sum()), len(batch["lengths"])
         for k, v in losses.items():
             w = n if k in ("length", "total") else n_frames
             sums[k] = sums.get(k, 0.0) + float(v) * w
         frames, seqs = frames + n_frames, seqs + n
-        t_hats.append(predict_frames(out.ratio, module.student.config.max_frames))
-        trues.append(batch["lengths"])
+        t_hats.append(predict_frames(out.ratio, module.student.config.max_frames).cpu())
+        trues.append(batch["lengths"].cpu())
     t_hat, true = torch.cat(t_hats), torch.cat(trues)
     result = {k: v / (seqs if k in ("length", "total") else frames) for k, v in sums.items()}
     w = module.weights
@@ -341,6 +342,7 @@ def main(
         seconds = time.perf_counter() - t0
         if not trainer.is_global_zero:
             return {}
+        dev = dev_metrics(module, dev_loader)  # on the training device, fp32
         module = module.cpu().float()
         epochs_run = int(trainer.current_epoch) - start.epoch
         metrics = {
@@ -352,7 +354,7 @@ def main(
             "train_samples_per_s": round(len(pairs["train"]) * epochs_run / seconds, 2) if seconds else 0.0,
             "truncated": {s: p.truncated for s, p in pairs.items()},
             "clipped": {s: p.clipped for s, p in pairs.items()},
-            "dev": dev_metrics(module, dev_loader),
+            "dev": dev,
         }
         meta = {"n_joints": pairs["train"].n_joints, "joints": stores["train"].joints, "fps": fps}
         save_student(out_dir, module.student, module.vae, tokenizer, encoder_config, meta)
