@@ -167,7 +167,7 @@ ADJECTIVES = [
     ("einzeln", "EINZELN", {"precip", "cloud"}), ("örtlich", "ORT", {"precip", "fog", "cold"}),
     ("schwer", "SCHWER", {"storm", "precip"}), ("dick", "DICK", {"cloud"}), ("zäh", "ZAEH", {"fog"}),
     ("mäßig", "MAESSIG", {"cold", "precip"}), ("strahlend", "STRAHLEN", {"sun"}),
-    ("viel", "VIEL", {"sun", "cloud"}), ("teilweise", "TEILWEISE", {"sun", "fog"}),
+    ("viel", "VIEL", {"cloud"}), ("hell", "HELL", {"sun"}), ("trüb", "TRUEB", {"fog"}),
 ]  # fmt: skip
 _ENDINGS = {  # strong declension: case -> gender -> ending
     "nom": {"m": "er", "f": "e", "n": "es", "pl": "e"},
@@ -296,7 +296,7 @@ def t_frost(rng):
 def t_wind(rng):
     (aw, ag), (dw, dg) = _pick(rng, WIND_ADJ), _pick(rng, DIRECTIONS)
     if rng.random() < 0.5:
-        bw, bg = _pick(rng, WIND_ADJ)
+        bw, bg = _pick(rng, [a for a in WIND_ADJ if a[0] != aw])
         aw, ag = [*aw, "bis", *bw], [*ag, "BIS", *bg]
     lw, lg = _opt(rng, PLACES, 0.4)
     return _s(["der", "wind", "weht", *lw, *aw, "aus", *dw], [*lg, "WIND", *dg, *ag])
