@@ -264,3 +264,20 @@ def test_long_sentences_are_retimed_to_max_frames():
     free = build_controls(glosses, signer, np.random.default_rng(1), max_frames=1000)
     capped = build_controls(glosses, signer, np.random.default_rng(1), max_frames=80)
     assert len(free.palm_r) > 80 >= len(capped.palm_r) > 40
+
+
+def test_fast_hands_are_missed_more_often(corpus):
+    store = SplitStore.load(corpus / "gt3d" / "train")
+    cam = Camera(**store.extra["camera"])
+    speed, missed = [], []
+    for i in range(len(store)):
+        uv = cam.project(store.sequence(i).astype(np.float64))
+        v = np.linalg.norm(np.diff(uv[:, [95, 116]], axis=0), axis=-1)  # left/right hand wrist, px/frame
+        for t, f in enumerate(_frame_files(corpus, "train", store.index[i]["name"])[1:], start=1):
+            people = _people(f)
+            if len(people) == 1:
+                speed.append(v[t - 1])
+                missed.append([np.all(people[0][sl, 2] == 0) for sl in (slice(95, 116), slice(116, 137))])
+    speed, missed = np.concatenate(speed), np.concatenate(missed)
+    slow, fast = speed < np.quantile(speed, 0.5), speed > np.quantile(speed, 0.9)
+    assert missed[fast].mean() > 1.5 * missed[slow].mean() > 0
