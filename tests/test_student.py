@@ -285,3 +285,9 @@ def test_bert_from_local_path_trains_unless_frozen(tmp_path, tokenizer, freeze: 
     assert all(p.requires_grad is not freeze for p in enc.parameters())
     enc.train()
     assert enc.model.training is not freeze
+
+
+def test_unreachable_pretrained_names_the_param(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="student.pretrained=.*missing_bert"):
+        load_encoder_config(tmp_path / "missing_bert")

@@ -39,18 +39,31 @@ def resolve_pretrained(name: str) -> str:
     return str(name)
 
 
+def _unreachable(name: str, exc: Exception) -> OSError:
+    return OSError(
+        f"student.pretrained={name!r}: cannot load it ({exc}); without network use a local path or the "
+        f"offline default {DEFAULT_PRETRAINED!r}"
+    )
+
+
 def load_tokenizer(name_or_dir: str | Path) -> Any:
     """``AutoTokenizer`` of ``student.pretrained`` (resolved) or of a saved model's tokenizer dir."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_pretrained(str(name_or_dir)))
+    try:
+        return AutoTokenizer.from_pretrained(resolve_pretrained(str(name_or_dir)))
+    except OSError as exc:
+        raise _unreachable(str(name_or_dir), exc) from exc
 
 
 def load_encoder_config(name_or_dir: str | Path) -> Any:
     """``AutoConfig`` of ``student.pretrained`` (resolved) or of a saved model's encoder dir."""
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(resolve_pretrained(str(name_or_dir)))
+    try:
+        return AutoConfig.from_pretrained(resolve_pretrained(str(name_or_dir)))
+    except OSError as exc:
+        raise _unreachable(str(name_or_dir), exc) from exc
 
 
 class BertEncoder(nn.Module):
