@@ -60,7 +60,7 @@ class LiftConfig:
     """The ``lift`` section of params.yaml."""
 
     device: str = "auto"  # auto | cpu | cuda
-    iterations: int = 30  # Adam steps
+    iterations: int = 20  # Adam steps
     lr: float = 0.02  # Adam step size (body-centred units)
     batch_frames: int = 16384  # padded frames per optimisation batch
     min_confidence: float = 0.1  # joints below this confidence do not enter the 2D fit
@@ -186,21 +186,23 @@ def _viterbi_signs(m: torch.Tensor, prior: torch.Tensor, w_prior: float) -> torc
     ``sum_t w_prior * m_t * relu(-s_t * prior_t) + (s_t m_t - s_t-1 m_t-1)^2``."""
     B, T, n = m.shape
     signs = torch.tensor([1.0, -1.0], dtype=m.dtype, device=m.device)  # state 0: +, 1: -
-    unary = w_prior * m[..., None] * torch.relu(-signs * prior[..., None])  # [B, T, n, 2]
-    cost = unary[:, 0]
-    back = torch.zeros((B, T, n, 2), dtype=torch.long, device=m.device)
+    unary_pos = w_prior * m * torch.relu(-prior)  # cost of s = +1
+    unary_neg = w_prior * m * torch.relu(prior)  # cost of s = -1
+    cost_pos, cost_neg = unary_pos[:, 0], unary_neg[:, 0]
+    back = torch.zeros((B, T, n, 2), dtype=torch.bool, device=m.device)  # True: came from "-"
     for t in range(1, T):
-        prev = signs * m[:, t - 1, :, None]  # [B, n, 2] (s')
-        cur = signs * m[:, t, :, None]  # [B, n, 2] (s)
-        trans = (cur[..., None, :] - prev[..., :, None]) ** 2  # [B, n, s', s]
-        total = cost[..., :, None] + trans
-        best, arg = total.min(dim=-2)
-        back[:, t] = arg
-        cost = best + unary[:, t]
+        a, b = m[:, t - 1], m[:, t]
+        same, cross = (b - a) ** 2, (b + a) ** 2  # keep the sign / flip it
+        pos_from_neg = cost_neg + cross < cost_pos + same
+        neg_from_neg = cost_neg + same < cost_pos + cross
+        new_pos = torch.where(pos_from_neg, cost_neg + cross, cost_pos + same) + unary_pos[:, t]
+        new_neg = torch.where(neg_from_neg, cost_neg + same, cost_pos + cross) + unary_neg[:, t]
+        back[:, t, :, 0], back[:, t, :, 1] = pos_from_neg, neg_from_neg
+        cost_pos, cost_neg = new_pos, new_neg
     state = torch.zeros((B, T, n), dtype=torch.long, device=m.device)
-    state[:, T - 1] = cost.argmin(dim=-1)
+    state[:, T - 1] = (cost_neg < cost_pos).long()
     for t in range(T - 1, 0, -1):
-        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0]
+        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0].long()
     return signs[state]
 
 
@@ -275,10 +277,16 @@ def lift_batch(
     depth_mask = torch.ones((K.N_MANUAL, 3), dtype=dtype, device=device)
     depth_mask[K.ROOT, 2] = 0.0  # the root (neck) keeps depth 0
 
-    X = torch.cat([obs, z0[..., None]], dim=-1).requires_grad_(True)  # [B, T, J, 3]
+    # joints-first layout [J, B, T, 3] during the optimisation: bone vectors become one GEMM
+    X = torch.cat([obs, z0[..., None]], dim=-1).permute(2, 0, 1, 3).contiguous().requires_grad_(True)
     L = L0.clone().requires_grad_(True)
     opt = torch.optim.Adam([X, L], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iterations)
+    obs_j = obs.permute(2, 0, 1, 3).contiguous()  # [J, B, T, 2]
+    w_j = w.permute(2, 0, 1).contiguous()  # [J, B, T]
+    mask_j = depth_mask[:, None, None, :]  # [J, 1, 1, 3]
+    scale_j = bone_scale[:, None, None]
+    J, Bn = K.N_MANUAL, len(points)
 
     n_obs = w.sum(dim=(1, 2)).clamp(min=1e-6)  # [B]
     n_frames = valid.sum(dim=1)  # [B]
@@ -286,15 +294,15 @@ def lift_batch(
     n_acc = acc_mask.sum(dim=1).clamp(min=1.0)
 
     def loss_fn() -> torch.Tensor:
-        Xm = X * depth_mask
-        reproj = (w * ((Xm[..., :2] - obs) ** 2).sum(-1)).sum(dim=(1, 2)) / n_obs
-        bone = torch.matmul(inc, Xm)  # [B, T, nb, 3]
-        blen = torch.sqrt((bone**2).sum(-1) + 1e-9)
-        dl = ((blen - L[:, None, cls]) / bone_scale) ** 2
-        length = (dl.mean(-1) * valid).sum(1) / n_frames
+        Xm = X * mask_j
+        reproj = (w_j * ((Xm[..., :2] - obs_j) ** 2).sum(-1)).sum(dim=(0, 2)) / n_obs
+        bone = (inc @ Xm.reshape(J, -1)).reshape(K.N_BONES, Bn, T, 3)
+        blen = torch.sqrt((bone**2).sum(-1) + 1e-9)  # [nb, B, T]
+        dl = ((blen - L.t()[cls][..., None]) / scale_j) ** 2
+        length = (dl.mean(0) * valid).sum(1) / n_frames
         total = cfg.w_reproj * reproj + cfg.w_length * length
         if T >= 3 and cfg.w_smooth > 0:
-            acc = ((Xm[:, 2:] - 2 * Xm[:, 1:-1] + Xm[:, :-2]) ** 2).sum(-1).mean(-1)
+            acc = ((Xm[:, :, 2:] - 2 * Xm[:, :, 1:-1] + Xm[:, :, :-2]) ** 2).sum(-1).mean(0)
             total = total + cfg.w_smooth * (acc * acc_mask).sum(1) / n_acc
         total = total + cfg.w_length_prior * (((L - prior_t) / prior_t) ** 2).mean(-1)
         return total.sum()
@@ -305,7 +313,7 @@ def lift_batch(
         opt.step()
         sched.step()
     with torch.no_grad():
-        X = X * depth_mask
+        X = (X * mask_j).permute(1, 2, 0, 3).contiguous()  # back to [B, T, J, 3]
         if cfg.rigid_output:  # rebuild every frame from the shared lengths and fitted directions
             bone = torch.matmul(inc, X)
             unit = bone / torch.sqrt((bone**2).sum(-1, keepdim=True) + 1e-12)
