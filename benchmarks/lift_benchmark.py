@@ -25,7 +25,7 @@ import torch
 
 from pipeline import kinematics as K
 from pipeline.config import load_params
-from pipeline.lift import LiftConfig, lift_sequences, reprojection_error
+from pipeline.lift import LiftConfig, fill_missing, lift_sequences, reprojection_error
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "openpose-czech-demo"
 
@@ -63,7 +63,9 @@ def synthetic(n: int, frames: int, cfg: LiftConfig, device: torch.device, seed: 
             errs.append(np.linalg.norm(a - g, axis=-1)[:, part].mean() / K.shoulder_width(g))
         return float(np.mean(errs))
 
-    flat = [np.concatenate([p, np.zeros((*p.shape[:2], 1))], -1) for p in pts]
+    # baseline: the 2D pose itself at depth 0 (dropped joints interpolated as the lift does)
+    filled = [fill_missing(p, c >= cfg.min_confidence) for p, c in zip(pts, cs, strict=True)]
+    flat = [np.concatenate([p, np.zeros((*p.shape[:2], 1))], -1) for p in filled]
     return {
         "sequences": n,
         "frames": frames_total,
@@ -102,7 +104,8 @@ def czech(cfg: LiftConfig, device: torch.device) -> dict[str, dict[str, float]]:
         rf = r * [1.0, 1.0, -1.0]
         aligned = K.procrustes_align(out, rf)
         as_is = K.procrustes_align(out, r)
-        flat = K.procrustes_align(np.concatenate([u, np.zeros((*u.shape[:2], 1))], -1), rf)
+        uf = fill_missing(u, c >= cfg.min_confidence)
+        flat = K.procrustes_align(np.concatenate([uf, np.zeros((*u.shape[:2], 1))], -1), rf)
         sw = K.shoulder_width(r)
         res[name] = {
             "frames": len(a),
