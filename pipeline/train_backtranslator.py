@@ -3,8 +3,9 @@
 Reads ``data/lifted/{train,dev,test}`` (SplitStore, channels x, y, z in [0, 1], index entries with
 ``text``; checked by :func:`pipeline.sequences.load_pairs`). Builds the word vocabulary from the
 train texts (:class:`pipeline.models.slt.Vocab`), trains :class:`pipeline.models.slt.SLT` on the
-ground-truth train poses (teacher-forced cross entropy with label smoothing, AdamW, optional
-Gaussian noise ``backtranslator.noise`` on the input frames) through
+ground-truth train poses (input standardised with the train frames' per-feature mean/std;
+teacher-forced cross entropy with label smoothing, AdamW, optional Gaussian noise
+``backtranslator.noise`` on the input frames) through
 :func:`pipeline.training.make_trainer`, decodes dev greedily every ``val_every`` epochs and keeps
 the weights of the epoch with the best dev BLEU-4 (model selection on dev, as the issue asks).
 Writes
@@ -188,6 +189,7 @@ def main(
     with tracking.stage_run("train_backtranslator", params) as run:
         training.seed(params.get("seed", 0))
         module = SLTModule(vars(config), vocab, pairs["dev"], bp, max_tokens)
+        module.slt.set_normalisation(torch.from_numpy(np.concatenate(pairs["train"].frames)))
         training.prepare_ckpt_dir(ckpt_dir, fingerprint)
         workers = int(training.resolve(train_params)["num_workers"])
         trainer, resume = training.make_trainer(

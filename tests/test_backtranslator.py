@@ -90,9 +90,14 @@ def test_slt_save_load_round_trip(tmp_path: Path) -> None:
     slt = SLT(
         SLTConfig(n_features=12, vocab_size=len(vocab), d_model=16, heads=2, enc_layers=1, dec_layers=1)
     )
+    frames_all = torch.from_numpy(np.concatenate([_motion(k, 20).reshape(20, -1) for k in range(3)]))
+    slt.set_normalisation(frames_all)
+    torch.testing.assert_close(slt.feat_mean, frames_all.mean(0))
+    assert float(slt.feat_std.min()) >= 1e-3
     save_slt(slt.eval(), vocab, tmp_path / "bt")
     back, back_vocab = load_slt(tmp_path / "bt")
     assert back_vocab.itos == vocab.itos
+    torch.testing.assert_close(back.feat_std, slt.feat_std)  # the standardisation travels with the weights
     frames = [_motion(0, 25).reshape(25, -1)]
     assert translate(back, back_vocab, frames) == translate(slt, vocab, frames)
     (tmp_path / "bt" / "vocab.json").write_text(json.dumps(vocab.itos[:-1]))

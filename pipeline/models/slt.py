@@ -6,7 +6,8 @@ texts' words seen at least ``min_count`` times plus ``<pad> <bos> <eos> <unk>``.
 tokens keep decoding short and make BLEU's tokens the model's tokens; a word that never occurs in
 train cannot be produced, exactly as in the word-level SLT models the paper's BT builds on.
 
-:class:`SLT` is a Transformer encoder-decoder: frames ``[B, T, J*3]`` in [0, 1] go through a strided
+:class:`SLT` is a Transformer encoder-decoder: frames ``[B, T, J*3]`` in [0, 1] are standardised per
+feature (mean/std of the train frames, :meth:`SLT.set_normalisation`, stored as buffers), go through a strided
 1D convolution (``subsample``: halves the frame rate by default), sinusoidal positions and a
 Transformer encoder; a Transformer decoder with causal self-attention predicts the next word.
 :meth:`SLT.greedy` decodes greedily (batched, stops at ``<eos>`` or ``max_tokens``).
@@ -150,13 +151,27 @@ class SLT(nn.Module):
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size)
         self.drop = nn.Dropout(c.dropout)
+        # per-feature standardisation of the input frames, fitted on the train frames (set_normalisation)
+        self.register_buffer("feat_mean", torch.zeros(c.n_features))
+        self.register_buffer("feat_std", torch.ones(c.n_features))
+
+    @torch.no_grad()
+    def set_normalisation(self, frames: torch.Tensor, min_std: float = 1e-3) -> None:
+        """Fit the input standardisation on ``frames [N, n_features]`` (mean, std floored at ``min_std``)."""
+        frames = frames.reshape(-1, self.config.n_features).float()
+        self.feat_mean.copy_(frames.mean(0))
+        self.feat_std.copy_(frames.std(0).clamp(min=min_std))
 
     def encode(self, poses: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Memory ``[B, T', d]`` and its padding mask ``[B, T']`` (True = padding) for ``poses [B, T, F]``."""
         c = self.config
         if poses.ndim != 3 or poses.shape[-1] != c.n_features:
             raise ValueError(f"SLT expects poses [B, T, {c.n_features}], got {tuple(poses.shape)}")
-        h = self.inp(poses.transpose(1, 2)).transpose(1, 2)
+        x = (poses - self.feat_mean) / self.feat_std
+        x = x * (
+            torch.arange(x.shape[1], device=x.device)[None, :, None] < lengths[:, None, None]
+        )  # zero padding
+        h = self.inp(x.transpose(1, 2)).transpose(1, 2)
         steps = h.shape[1]
         h = self.drop(self.inp_norm(h) + sinusoid(steps, c.d_model, h.device))
         sub_len = torch.div(lengths + c.subsample - 1, c.subsample, rounding_mode="floor").clamp(min=1)
