@@ -153,6 +153,7 @@ def vae_params(params: dict[str, Any]) -> dict[str, Any]:
             raise StoreError(f"params.yaml: missing vae.{key}")
         check_positive(p[key], f"vae.{key}")
     check_positive(p.get("kl_weight", 1e-4), "vae.kl_weight", allow_zero=True)
+    check_positive(p.get("cpu_threads", 0), "vae.cpu_threads", allow_zero=True)
     return p
 
 
@@ -177,6 +178,9 @@ def main(
         "data": _digest(train, dev),
     }
 
+    threads = int(vp.get("cpu_threads", 0))
+    if threads > 0:  # the VAE's small matmuls gain nothing from more threads on a busy CPU
+        torch.set_num_threads(threads)
     with tracking.stage_run("pretrain_vae", params) as run:
         training.seed(params.get("seed", 0))
         module = VAEModule(vars(config) | {"hidden": list(config.hidden)}, lr=float(vp["lr"]))

@@ -33,22 +33,28 @@ PARAMS = {
 }
 
 
+@pytest.fixture(scope="module")
+def db_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One sqlite store for the module (creating one costs seconds); tests use own experiments."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture()
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
-    """A temporary sqlite store, a params.yaml in the cwd, no DVC environment."""
+def store(db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """The shared store, an experiment of this test's own, params.yaml in the cwd."""
     for var in ("DVC_EXP_NAME", "DVC_STAGE", "DVC_ROOT", "RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK"):
         monkeypatch.delenv(var, raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", db_uri)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(PARAMS, "tracking", {"experiment": f"exp-{request.node.name}"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    yield MlflowClient(uri)
+    yield MlflowClient(db_uri)
     while mlflow.active_run():
         mlflow.end_run()
 
 
-def _runs(client: MlflowClient, experiment: str = "test-exp") -> dict[str, list]:
-    exp = client.get_experiment_by_name(experiment)
+def _runs(client: MlflowClient) -> dict[str, list]:
+    exp = client.get_experiment_by_name(PARAMS["tracking"]["experiment"])
     out: dict[str, list] = {}
     for r in client.search_runs([exp.experiment_id]):
         out.setdefault(r.info.run_name, []).append(r)
@@ -112,7 +118,7 @@ def test_nonzero_rank_creates_nothing(store: MlflowClient, monkeypatch: pytest.M
     with tracking.stage_run("x", PARAMS) as run:
         assert run is None and tracking.mlflow_logger(run) is False
         assert tracking.log_final_metrics(run, {"a": 1}) == {}
-    assert store.get_experiment_by_name("test-exp") is None
+    assert store.get_experiment_by_name(PARAMS["tracking"]["experiment"]) is None
 
 
 def test_default_store_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
