@@ -12,7 +12,10 @@ from the ``train`` params section and returns it with the checkpoint to resume f
 - checkpoints in ``ckpt_dir``: ``ModelCheckpoint(every_n_epochs=checkpoint_every_n_epochs,
   save_last=True)`` writes ``last.ckpt``; ``OnExceptionCheckpoint`` writes ``on_exception.ckpt``
   when fit dies of an exception, Ctrl+C or SIGTERM (a SIGKILL leaves the last periodic one).
-  The resume path is the newer of the two, or ``None`` for a fresh start.
+  The resume path is the newer of the two, or ``None`` for a fresh start. (With
+  ``OnExceptionCheckpoint`` present Lightning turns ``fit(ckpt_path=None)`` into ``"last"``
+  itself and warns "called without a model" / "no last checkpoint available" on a fresh
+  start: expected, since a fresh start has no ``last.ckpt``.)
 
 Stages call :func:`seed` before building their model, :func:`prepare_ckpt_dir` with a
 fingerprint of everything the checkpoint depends on (so a rerun with other params starts fresh
