@@ -85,6 +85,7 @@ def eval_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ParamsError(f"params.yaml: evaluate.splits={p['splits']!r}; expected a subset of [dev, test]")
     check_positive(p["margin"], "evaluate.margin")
     check_positive(p["batch_size"], "evaluate.batch_size")
+    check_positive(p.get("cpu_threads", 0), "evaluate.cpu_threads", allow_zero=True)
     for iv in p["intervals"]:
         if not (isinstance(iv, list) and len(iv) == 2 and 0 <= iv[0] < iv[1]):
             raise ParamsError(
@@ -350,6 +351,8 @@ def main(
         student = load_student(student_dir, "cpu")
         generator = lambda texts: student.generate(texts, batch_size=int(p["batch_size"]))  # noqa: E731
 
+    if int(p.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
+        torch.set_num_threads(int(p["cpu_threads"]))
     with tracking.stage_run("evaluate", params) as run:
         t0 = time.perf_counter()
         with torch.no_grad():

@@ -58,7 +58,7 @@ def bt_params(params: dict[str, Any]) -> dict[str, Any]:
         if key not in p:
             raise StoreError(f"params.yaml: missing backtranslator.{key}")
         check_positive(p[key], f"backtranslator.{key}")
-    for key in ("noise", "label_smoothing", "weight_decay"):
+    for key in ("noise", "label_smoothing", "weight_decay", "cpu_threads"):
         check_positive(p.get(key, 0.0), f"backtranslator.{key}", allow_zero=True)
     return p
 
@@ -186,6 +186,8 @@ def main(
         "data": h.hexdigest(),
     }
 
+    if int(bp.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
+        torch.set_num_threads(int(bp["cpu_threads"]))
     with tracking.stage_run("train_backtranslator", params) as run:
         training.seed(params.get("seed", 0))
         module = SLTModule(vars(config), vocab, pairs["dev"], bp, max_tokens)

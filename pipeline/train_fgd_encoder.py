@@ -73,6 +73,7 @@ def fgd_params(params: dict[str, Any]) -> dict[str, Any]:
         if key not in p:
             raise StoreError(f"params.yaml: missing fgd.{key}")
         check_positive(p[key], f"fgd.{key}")
+    check_positive(p.get("cpu_threads", 0), "fgd.cpu_threads", allow_zero=True)
     return p
 
 
@@ -122,6 +123,8 @@ def main(lifted: Path = LIFTED, out_dir: Path = OUT_DIR, ckpt_dir: Path = CKPT_D
     digest = hashlib.sha1(train.tobytes() + dev.tobytes()).hexdigest()
     fingerprint = {"fgd": fp, "train": train_params, "seed": params.get("seed"), "data": digest}
 
+    if int(fp.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
+        torch.set_num_threads(int(fp["cpu_threads"]))
     with tracking.stage_run("train_fgd_encoder", params) as run:
         training.seed(params.get("seed", 0))
         module = TAEModule(vars(config), lr=float(fp["lr"]))
