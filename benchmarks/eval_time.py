@@ -1,0 +1,181 @@
+"""Wall time of the evaluate stage's scoring (dev + test, GT/Mean/Random/student) and its parts.
+
+    python benchmarks/eval_time.py [--threads 2] [--lifted data/lifted] [--write-docs]
+
+Uses ``data/lifted`` and the trained ``models/fgd_encoder``, ``models/backtranslator`` and
+``models/student`` when they exist; otherwise a stand-in of the default corpus's size (600 train /
+60 dev / 60 test sequences of 60-180 frames, 50 joints) and untrained models built from the
+default params (same sizes, so the same cost), with a fake student that returns random-length
+sequences. Times :func:`pipeline.evaluate.evaluate` end to end (best of ``--repeat``), then its parts
+separately: student generation, TAE features for all FGD variants, greedy back-translation, DTW-MJE.
+Prints one JSON object; ``--write-docs`` replaces the body of "## Evaluation time" in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_params  # noqa: E402
+from pipeline.evaluate import Scorer, baselines, eval_params, evaluate, references  # noqa: E402
+from pipeline.metrics import dtw_mje  # noqa: E402
+from pipeline.models.slt import SLT, SLTConfig, Vocab, load_slt  # noqa: E402
+from pipeline.models.tae import TAE, TAEConfig, load_tae  # noqa: E402
+from pipeline.store import SplitStore  # noqa: E402
+from pipeline.train_backtranslator import translate  # noqa: E402
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+WORDS = "am montag regen sonne im norden süden kalt warm wind es wird morgen heute .".split()  # noqa: SIM905
+
+
+def fake_store(n: int, rng: np.random.Generator, joints: int = 50) -> SplitStore:
+    seqs, index = [], []
+    for i in range(n):
+        t = np.arange(int(rng.integers(60, 181)))[:, None, None]
+        freq, phase = rng.uniform(0.02, 0.2, (1, joints, 3)), rng.uniform(0, 6, (1, joints, 3))
+        seqs.append((0.5 + 0.3 * np.sin(freq * t + phase)).astype(np.float32))
+        index.append({"name": f"s{i}", "text": " ".join(rng.choice(WORDS, 10)), "gloss": "", "signer": "a"})
+    return SplitStore.from_sequences(seqs, index, [f"j{k}" for k in range(joints)], ["x", "y", "z"])
+
+
+def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lifted", default="data/lifted")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    params = load_params()
+    p, fp, bp = eval_params(params), params["fgd"], params["backtranslator"]
+    lifted = Path(args.lifted)
+    real = all((lifted / s / "meta.json").exists() for s in ("train", "dev", "test"))
+    rng = np.random.default_rng(0)
+    if real:
+        stores = {s: SplitStore.load(lifted / s) for s in ("train", "dev", "test")}
+    else:
+        stores = {s: fake_store(n, rng) for s, n in (("train", 600), ("dev", 60), ("test", 60))}
+    n_feat = stores["train"].poses.shape[1] * 3
+    trained = Path("models/fgd_encoder/model.pt").exists() and Path("models/backtranslator/model.pt").exists()
+    if trained:
+        tae = load_tae("models/fgd_encoder")
+        slt, vocab = load_slt("models/backtranslator")
+    else:
+        tae = TAE(TAEConfig.from_params(fp, n_feat)).eval()
+        vocab = Vocab.build([e["text"] for e in stores["train"].index])
+        slt = SLT(SLTConfig.from_params({**bp, "max_tokens": 12}, n_feat, len(vocab))).eval()
+    if Path("models/student/model.pt").exists():
+        from pipeline.train_student import load_student
+
+        student = load_student("models/student")
+        generator, student_kind = (lambda t: student.generate(t, batch_size=int(p["batch_size"]))), "trained"
+    else:
+        gen_rng = np.random.default_rng(1)
+        j = stores["train"].poses.shape[1]
+        generator, student_kind = (
+            (lambda t: [gen_rng.random((int(gen_rng.integers(60, 181)), j, 3)) for _ in t]),
+            "fake",
+        )
+    scorer = Scorer(
+        tae,
+        slt,
+        vocab,
+        int(fp["stride"]),
+        float(p["margin"]),
+        p["intervals"],
+        p["prefixes"],
+        int(p["batch_size"]),
+    )
+    totals = []
+    with torch.no_grad():
+        for _ in range(args.repeat):
+            _, sec = timed(evaluate, stores, scorer, p, int(params.get("seed", 0)), generator, lifted)
+            totals.append(sec)
+        parts = {"generate": 0.0, "fgd_features": 0.0, "backtranslate": 0.0, "dtw_mje": 0.0}
+        n_sent = n_frames = 0
+        for k, split in enumerate(p["splits"]):
+            refs, texts = references(stores[split], split)
+            gens, sec = timed(generator, texts)
+            parts["generate"] += sec
+            systems = {
+                "gt": refs,
+                **baselines(stores["train"], len(refs), np.random.default_rng(k)),
+                "student": gens,
+            }
+            for seqs in systems.values():
+                n_sent += len(seqs)
+                n_frames += sum(len(s) for s in seqs)
+                t0 = time.perf_counter()
+                scorer.features(seqs)
+                for lo, hi in p["intervals"]:
+                    scorer.features([s for s, r in zip(seqs, refs, strict=True) if lo <= len(r) < hi])
+                for n in p["prefixes"]:
+                    scorer.features([s[:n] for s in seqs])
+                parts["fgd_features"] += time.perf_counter() - t0
+                parts["backtranslate"] += timed(translate, slt, vocab, seqs, int(p["batch_size"]))[1]
+                t0 = time.perf_counter()
+                for g, r in zip(seqs, refs, strict=True):
+                    dtw_mje(g, r)
+                parts["dtw_mje"] += time.perf_counter() - t0
+    result = {
+        "data": str(lifted) if real else "stand-in (600/60/60 sequences, 60-180 frames, 50 joints)",
+        "models": "trained" if trained else "untrained, default sizes",
+        "student": student_kind,
+        "threads": args.threads,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sequences_scored": n_sent,
+        "frames_scored": n_frames,
+        "evaluate_seconds_best": round(min(totals), 2),
+        "parts_seconds": {k: round(v, 2) for k, v in parts.items()},
+    }
+    print(json.dumps(result, indent=1))
+    if args.write_docs:
+        write_docs(result)
+
+
+def write_docs(r: dict) -> None:
+    parts = r["parts_seconds"]
+    body = (
+        "Script: `benchmarks/eval_time.py` (`python benchmarks/eval_time.py --threads 2 --write-docs`). "
+        f"Data: {r['data']}; FGD encoder / back-translator: {r['models']}; student: {r['student']}. "
+        "Timed: `pipeline.evaluate.evaluate` on dev + test for GT, Mean, Random and the student "
+        "(everything but loading the models and writing the files), then its parts separately.\n\n"
+        "| what | seconds |\n|---|---:|\n"
+        f"| whole evaluation ({r['sequences_scored']} sequences, {r['frames_scored']:,} frames) "
+        f"| {r['evaluate_seconds_best']} |\n"
+        f"| student generation | {parts['generate']} |\n"
+        f"| TAE features (all FGD variants) | {parts['fgd_features']} |\n"
+        f"| greedy back-translation | {parts['backtranslate']} |\n"
+        f"| DTW-MJE | {parts['dtw_mje']} |\n\n"
+        f"Machine: {r['cpus']} CPU cores, {r['threads']} torch threads, Python {r['python']}, "
+        f"torch {r['torch']}, shared with other jobs while measured (figures vary by tens of percent).\n"
+    )
+    text = DOCS.read_text()
+    pattern = re.compile(r"(## Evaluation time\n)(.*?)(?=\n## |\Z)", re.S)
+    if not pattern.search(text):
+        text = text.rstrip("\n") + "\n\n## Evaluation time\n"
+    DOCS.write_text(pattern.sub(lambda m: m.group(1) + "\n" + body, text, count=1))
+
+
+if __name__ == "__main__":
+    main()
