@@ -4,7 +4,8 @@ Used by ``train_student`` (and usable by evaluation code): :func:`load_pairs` re
 :class:`pipeline.store.SplitStore` (channels ``x, y, z`` in [0, 1]) into ``(text, frames)`` pairs,
 checking the text and values and applying the ``T_max`` policy (:func:`fit_max_frames`);
 :func:`pad_sequences` / :func:`length_mask` build fixed-length batches; :class:`PairCollate`
-tokenises the texts and pads the frames of a batch to ``T_max``.
+tokenises the texts and pads the frames of a batch to ``T_max``; :class:`StateCollate` does the
+same with cached text-encoder states (training with a frozen encoder).
 """
 
 from __future__ import annotations
@@ -145,6 +146,30 @@ class PairCollate:
         texts = [t for t, _ in batch]
         poses, lengths = pad_sequences([f for _, f in batch], self.max_frames)
         return {**tokenize(self.tokenizer, texts), "poses": poses, "lengths": lengths}
+
+
+class StateCollate:
+    """Collate ``(text, frames)`` items with cached text-encoder states instead of token ids.
+
+    ``cache`` maps each text to its encoder states ``[U_i, d]`` (see
+    :func:`pipeline.models.student.encode_texts`). Returns ``{"states" [B, U, d] (zero padded),
+    "attention_mask" [B, U], "poses" [B, T_max, F], "lengths" [B]}``.
+    """
+
+    def __init__(self, cache: dict[str, torch.Tensor], max_frames: int) -> None:
+        self.cache = cache
+        self.max_frames = max_frames
+
+    def __call__(self, batch: list[tuple[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+        missing = [t for t, _ in batch if t not in self.cache]
+        if missing:
+            raise KeyError(f"no cached encoder states for text {missing[0][:80]!r}")
+        states = [self.cache[t] for t, _ in batch]
+        n_tokens = torch.tensor([len(x) for x in states])
+        padded = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
+        mask = (torch.arange(padded.shape[1])[None, :] < n_tokens[:, None]).long()
+        poses, lengths = pad_sequences([f for _, f in batch], self.max_frames)
+        return {"states": padded, "attention_mask": mask, "poses": poses, "lengths": lengths}
 
 
 def tokenize(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tensor]:

@@ -5,7 +5,11 @@ Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1], index
 frozen). ``T_max`` is ``student.max_frames`` or, when null, the longest train sequence; longer
 sequences raise (``student.on_long: raise``) or are truncated and counted (``truncate``).
 Trains :class:`pipeline.models.student.Student` on Eq. 11 with :func:`pipeline.training.make_trainer`
-(AdamW, ``student.lr``), validating on dev every epoch (loss terms and DurACC), and writes
+(AdamW, ``student.lr``), validating on dev every epoch (loss terms and DurACC). With
+``student.freeze_bert: true`` the pretrained encoder is a fixed function, so its states are
+computed once per sentence before fitting (:func:`pipeline.models.student.encode_texts`) and the
+steps train the length regulator, memory projection, NAR decoder and latent head on them (same
+losses; ``student.cache_encoder: false`` re-encodes every step). Writes
 
 - ``models/student/``: ``config.json`` (StudentConfig incl. the resolved ``T_max``, joints, fps),
   ``model.pt`` (student state dict), ``vae/`` (copy of the PGM/LGM VAE), ``encoder/`` (the
@@ -41,12 +45,22 @@ from pipeline.models.student import (
     Student,
     StudentConfig,
     duration_accuracy,
+    encode_texts,
     predict_frames,
     student_losses,
 )
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE, load_vae, save_vae
-from pipeline.sequences import ON_LONG, PairCollate, PairDataset, Pairs, fit_max_frames, load_pairs, tokenize
+from pipeline.sequences import (
+    ON_LONG,
+    PairCollate,
+    PairDataset,
+    Pairs,
+    StateCollate,
+    fit_max_frames,
+    load_pairs,
+    tokenize,
+)
 from pipeline.store import SplitStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -86,7 +100,11 @@ class StudentModule(L.LightningModule):
         return self
 
     def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], Any]:
-        out = self.student(batch["input_ids"], batch["attention_mask"])
+        """Eq. 11 terms; batches carry ``input_ids`` or cached encoder ``states`` (frozen encoder)."""
+        if "states" in batch:
+            out = self.student.decode_states(batch["states"], batch["attention_mask"])
+        else:
+            out = self.student(batch["input_ids"], batch["attention_mask"])
         return student_losses(out, batch["poses"], batch["lengths"], self.vae, self.weights), out
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -221,6 +239,9 @@ def student_params(params: dict[str, Any]) -> dict[str, Any]:
             raise ParamsError(f"params.yaml: missing student.{key}")
         check_positive(p[key], f"student.{key}")
     check_positive(p.get("weight_decay", 0.01), "student.weight_decay", allow_zero=True)
+    check_positive(p.get("cpu_threads", 0), "student.cpu_threads", allow_zero=True)
+    if not isinstance(p.get("cache_encoder", True), bool):
+        raise ParamsError(f"student.cache_encoder={p['cache_encoder']!r} is invalid; expected true or false")
     check_choice(p.get("on_long", "raise"), ON_LONG, "student.on_long")
     return p
 
@@ -235,15 +256,18 @@ def loss_weights(params: dict[str, Any]) -> dict[str, float]:
 
 
 def make_loader(
-    pairs: Pairs, tokenizer: Any, max_frames: int, batch_size: int, shuffle: bool, workers: int
+    pairs: Pairs,
+    tokenizer: Any,
+    max_frames: int,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    cache: dict[str, torch.Tensor] | None = None,
 ) -> DataLoader:
-    """Batches of tokenised texts and poses padded to ``T_max``."""
+    """Batches of tokenised texts (or cached encoder states when ``cache``) and poses padded to ``T_max``."""
+    collate = PairCollate(tokenizer, max_frames) if cache is None else StateCollate(cache, max_frames)
     return DataLoader(
-        PairDataset(pairs),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=PairCollate(tokenizer, max_frames),
-        num_workers=workers,
+        PairDataset(pairs), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers
     )
 
 
@@ -320,6 +344,8 @@ def main(
         "data": _digest(list(pairs.values()), [vae_dir / "model.pt"]),
     }
 
+    if int(sp.get("cpu_threads", 0)) > 0:
+        torch.set_num_threads(int(sp["cpu_threads"]))
     with tracking.stage_run("train_student", params) as run:
         training.seed(params.get("seed", 0))
         tokenizer = load_tokenizer(config.pretrained)
@@ -331,8 +357,15 @@ def main(
         training.prepare_ckpt_dir(ckpt_dir, fingerprint)
         workers = int(training.resolve(train_params)["num_workers"])
         batch = int(sp["batch_size"])
-        train_loader = make_loader(pairs["train"], tokenizer, max_frames, batch, True, workers)
-        dev_loader = make_loader(pairs["dev"], tokenizer, max_frames, batch, False, workers)
+        cache = None
+        if student.encoder_is_fixed and sp.get("cache_encoder", True):  # frozen BERT: encode each text once
+            t_enc = time.perf_counter()
+            cache = encode_texts(student, tokenizer, pairs["train"].texts + pairs["dev"].texts)
+            log.info(
+                "cached frozen encoder states of %d texts in %.1f s", len(cache), time.perf_counter() - t_enc
+            )
+        train_loader = make_loader(pairs["train"], tokenizer, max_frames, batch, True, workers, cache)
+        dev_loader = make_loader(pairs["dev"], tokenizer, max_frames, batch, False, workers, cache)
         start = StartEpoch()
         trainer, resume = training.make_trainer(
             train_params, ckpt_dir, int(sp["epochs"]), logger=tracking.mlflow_logger(run), callbacks=[start]

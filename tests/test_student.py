@@ -291,3 +291,63 @@ def test_unreachable_pretrained_names_the_param(tmp_path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OSError, match="student.pretrained=.*missing_bert"):
         load_encoder_config(tmp_path / "missing_bert")
+
+
+def _tiny_bert_config(tokenizer):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+
+
+def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer) -> None:
+    from pipeline.models.student import encode_texts
+    from pipeline.sequences import StateCollate
+
+    torch.manual_seed(0)
+    config = StudentConfig(max_frames=10, latent=4, n_features=9, dropout=0.0, freeze_bert=True, **TINY)
+    student = Student(config, _tiny_bert_config(tokenizer), load_pretrained=False)
+    vae = VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4))
+    module = StudentModule(student, vae, {"pose": 1.0, "distil": 1.0, "length": 1.0}, 1e-3).train()
+    assert student.encoder_is_fixed and not student.encoder.model.training  # BERT dropout off
+    texts = ["am tag regen", "morgen sonne und wind im norden", "kalt"]
+    rng = np.random.default_rng(0)
+    frames = [rng.random((n, 9), dtype=np.float32) for n in (4, 10, 7)]
+    cache = encode_texts(student, tokenizer, texts + texts[:1], batch_size=2)  # duplicates: one entry
+    assert list(cache) == texts and cache["kalt"].shape == (len(tokenizer("kalt")["input_ids"]), 16)
+    poses, lengths = pad_sequences(frames, 10)
+    plain = {**tokenize(tokenizer, texts), "poses": poses, "lengths": lengths}
+    cached = StateCollate(cache, 10)(list(zip(texts, frames, strict=True)))
+    assert cached["states"].shape == (3, plain["input_ids"].shape[1], 16)
+    assert torch.equal(cached["attention_mask"], plain["attention_mask"])
+    grads = []
+    for batch in (plain, cached):
+        student.zero_grad()
+        losses, _ = module._losses(batch)
+        losses["total"].backward()
+        grads.append({n: p.grad.clone() for n, p in student.named_parameters() if p.grad is not None})
+        if batch is plain:
+            ref = {k: v.item() for k, v in losses.items()}
+    for key, value in losses.items():
+        assert value.item() == pytest.approx(ref[key], rel=1e-5), key
+    assert set(grads[0]) == set(grads[1]) and not any(n.startswith("encoder.") for n in grads[0])
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
+    with pytest.raises(KeyError, match="no cached encoder states for text 'neu'"):
+        StateCollate(cache, 10)([("neu", frames[0])])
+
+
+def test_encode_texts_needs_a_frozen_pretrained_encoder(tokenizer) -> None:
+    from pipeline.models.student import encode_texts
+
+    config = StudentConfig(max_frames=10, latent=4, n_features=9, freeze_bert=False, **TINY)
+    student = Student(config, _tiny_bert_config(tokenizer), load_pretrained=False)
+    assert not student.encoder_is_fixed
+    with pytest.raises(ValueError, match="freeze_bert"):
+        encode_texts(student, tokenizer, ["am tag"])

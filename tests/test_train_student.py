@@ -204,3 +204,24 @@ def test_too_long_sequence_raises_naming_it(
     msg = r"dev: sequence 'dv1' \(row 1\) has 14 frames > student.max_frames=12"
     with pytest.raises(StoreError, match=msg):
         run_stage(root, tracking_uri, monkeypatch)
+
+
+def test_frozen_encoder_cache_gives_the_same_training(
+    tmp_path: Path, tiny_bert: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = run_stage(make_workspace(tmp_path / "a", tiny_bert, freeze_bert=True), tracking_uri, monkeypatch)
+    plain = run_stage(
+        make_workspace(tmp_path / "b", tiny_bert, freeze_bert=True, cache_encoder=False),
+        tracking_uri,
+        monkeypatch,
+    )
+    for key in ("pose", "distil", "length", "total"):
+        assert cached["dev"][key] == pytest.approx(plain["dev"][key], rel=1e-4), key
+    wa = torch.load(tmp_path / "a/models/student/model.pt")
+    wb = torch.load(tmp_path / "b/models/student/model.pt")
+    encoder = [k for k in wa if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(wa[k], wb[k]) for k in encoder)  # frozen: untouched
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-5)
+    generated = train_student.load_student(tmp_path / "a/models/student").generate(["am tag regen"])
+    assert generated[0].shape[1:] == (N_JOINTS, 3)

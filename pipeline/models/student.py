@@ -193,11 +193,55 @@ class Student(nn.Module):
                 elif name.endswith("bias") and "norm" not in name:
                     nn.init.zeros_(param)
 
+    @property
+    def encoder_is_fixed(self) -> bool:
+        """True for a frozen pretrained BERT: a fixed function (eval mode, no dropout)."""
+        return bool(getattr(self.encoder, "is_pretrained", False) and self.config.freeze_bert)
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
-        states, pooled = self.encoder(input_ids, attention_mask)
-        ratio_logit = self.length(pooled)
+        states, _ = self.encoder(input_ids, attention_mask)
+        return self.decode_states(states, attention_mask)
+
+    def decode_states(self, states: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        """Everything after the text encoder, from its states ``[B, U, d_enc]`` (pooled = ``states[:, 0]``).
+
+        Lets training with a frozen encoder run on cached states (:func:`encode_texts`); states
+        at padded positions (``attention_mask == 0``) are ignored.
+        """
+        ratio_logit = self.length(states[:, 0])
         hidden = self.decoder(self.memory_proj(states), attention_mask == 0)
         return StudentOutput(self.to_latent(hidden), ratio_logit)
+
+
+@torch.no_grad()
+def encode_texts(
+    student: Student, tokenizer: Any, texts: list[str], batch_size: int = 64
+) -> dict[str, torch.Tensor]:
+    """Cache of the fixed text encoder: unique text -> states of its real tokens ``[U_i, d_enc]`` (CPU, fp32).
+
+    Only valid when :attr:`Student.encoder_is_fixed` (raises otherwise); the encoder runs in eval
+    mode on the student's device, in batches of ``batch_size`` texts.
+    """
+    if not student.encoder_is_fixed:
+        raise ValueError("encode_texts needs a frozen pretrained encoder (student.freeze_bert: true, bert)")
+    from pipeline.sequences import tokenize
+
+    mode = student.encoder.training
+    student.encoder.eval()
+    device = next(student.encoder.parameters()).device
+    unique = list(dict.fromkeys(texts))
+    cache: dict[str, torch.Tensor] = {}
+    try:
+        for start in range(0, len(unique), batch_size):
+            chunk = unique[start : start + batch_size]
+            enc = tokenize(tokenizer, chunk)
+            mask = enc["attention_mask"].to(device)
+            states, _ = student.encoder(enc["input_ids"].to(device), mask)
+            for i, text in enumerate(chunk):
+                cache[text] = states[i, : int(mask[i].sum())].float().cpu().clone()
+    finally:
+        student.encoder.train(mode)
+    return cache
 
 
 def predict_frames(ratio: torch.Tensor, max_frames: int) -> torch.Tensor:
