@@ -5,7 +5,8 @@ Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1], index
 frozen). ``T_max`` is ``student.max_frames`` or, when null, the longest train sequence; longer
 sequences raise (``student.on_long: raise``) or are truncated and counted (``truncate``).
 Trains :class:`pipeline.models.student.Student` on Eq. 11 with :func:`pipeline.training.make_trainer`
-(AdamW, ``student.lr``), validating on dev every epoch (loss terms and DurACC). With
+(AdamW, ``student.lr``, constant or cosine-decayed per ``student.lr_schedule``), validating on
+dev every epoch (loss terms and DurACC). With
 ``student.freeze_bert: true`` the pretrained encoder is a fixed function, so its states are
 computed once per sentence before fitting (:func:`pipeline.models.student.encode_texts`) and the
 steps train the length regulator, memory projection, NAR decoder and latent head on them (same
@@ -73,6 +74,7 @@ METRICS = Path("metrics/train_student.json")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.pt"
 LOSS_KEYS = ("pose", "distil", "length")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class StudentModule(L.LightningModule):
@@ -86,12 +88,16 @@ class StudentModule(L.LightningModule):
         lr: float,
         weight_decay: float = 0.01,
         fps: float = 25.0,
+        lr_schedule: str = "constant",
+        epochs: int = 1,
     ) -> None:
         super().__init__()
         self.student = student
         self.vae = vae.eval().requires_grad_(False)
         self.weights = {k: float(weights.get(k, 1.0)) for k in LOSS_KEYS}
         self.lr, self.weight_decay, self.fps = lr, weight_decay, fps
+        check_choice(lr_schedule, LR_SCHEDULES, "student.lr_schedule")
+        self.lr_schedule, self.epochs = lr_schedule, int(epochs)
 
     def train(self, mode: bool = True) -> StudentModule:
         """Lightning switches modules to train mode every epoch; the VAE stays in eval mode."""
@@ -120,9 +126,14 @@ class StudentModule(L.LightningModule):
         n = len(batch["lengths"])
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=n, sync_dist=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        """AdamW; with ``lr_schedule: cosine`` its lr decays to 0 over ``epochs`` (stepped per epoch)."""
         params = [p for p in self.student.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
 class StartEpoch(L.Callback):
@@ -243,6 +254,7 @@ def student_params(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(p.get("cache_encoder", True), bool):
         raise ParamsError(f"student.cache_encoder={p['cache_encoder']!r} is invalid; expected true or false")
     check_choice(p.get("on_long", "raise"), ON_LONG, "student.on_long")
+    check_choice(p.get("lr_schedule", "constant"), LR_SCHEDULES, "student.lr_schedule")
     return p
 
 
@@ -352,7 +364,14 @@ def main(
         encoder_config = load_encoder_config(config.pretrained)
         student = Student(config, encoder_config, load_pretrained=True)
         module = StudentModule(
-            student, vae, weights, float(sp["lr"]), float(sp.get("weight_decay", 0.01)), fps
+            student,
+            vae,
+            weights,
+            float(sp["lr"]),
+            float(sp.get("weight_decay", 0.01)),
+            fps,
+            sp.get("lr_schedule", "constant"),
+            int(sp["epochs"]),
         )
         training.prepare_ckpt_dir(ckpt_dir, fingerprint)
         workers = int(training.resolve(train_params)["num_workers"])

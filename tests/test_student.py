@@ -351,3 +351,26 @@ def test_encode_texts_needs_a_frozen_pretrained_encoder(tokenizer) -> None:
     assert not student.encoder_is_fixed
     with pytest.raises(ValueError, match="freeze_bert"):
         encode_texts(student, tokenizer, ["am tag"])
+
+
+def test_cosine_lr_schedule_decays_over_the_epochs(tokenizer) -> None:
+    config = StudentConfig(max_frames=10, latent=4, n_features=9, freeze_bert=True, **TINY)
+    student = Student(config, _tiny_bert_config(tokenizer), load_pretrained=False)
+    vae = VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4))
+    constant = StudentModule(student, vae, {}, 1e-3).configure_optimizers()
+    assert isinstance(constant, torch.optim.AdamW)
+    cosine = StudentModule(student, vae, {}, 1e-3, lr_schedule="cosine", epochs=4).configure_optimizers()
+    opt, sched = cosine["optimizer"], cosine["lr_scheduler"]["scheduler"]
+    assert cosine["lr_scheduler"]["interval"] == "epoch"
+    assert all(not n.startswith("encoder.") for n, p in student.named_parameters() if p.requires_grad)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx(
+        [1e-3, 1e-3 * (1 + math.cos(math.pi / 4)) / 2, 5e-4, 1e-3 * (1 - math.cos(math.pi / 4)) / 2]
+    )
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ParamsError, match="student.lr_schedule"):
+        StudentModule(student, vae, {}, 1e-3, lr_schedule="step")
