@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ParamsError
+from pipeline.models.io import load_model, save_model
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.pt"
 VOCAB_FILE = "vocab.json"
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -234,36 +233,23 @@ class SLT(nn.Module):
 
 def save_slt(model: SLT, vocab: Vocab, directory: str | Path) -> Path:
     """Write ``config.json``, ``model.pt`` and ``vocab.json`` to ``directory``."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1))
+    d = save_model(model, directory)
     (d / VOCAB_FILE).write_text(json.dumps(vocab.itos, ensure_ascii=False))
-    torch.save(
-        {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}, d / WEIGHTS_FILE
-    )
     return d
 
 
 def load_slt(directory: str | Path, map_location: str | torch.device = "cpu") -> tuple[SLT, Vocab]:
     """Load a back-translator written by :func:`save_slt`: eval mode, frozen."""
     d = Path(directory)
+    model = load_model(SLT, SLTConfig, d, "back-translator", map_location)
     try:
-        config = SLTConfig(**json.loads((d / CONFIG_FILE).read_text()))
         vocab = Vocab(json.loads((d / VOCAB_FILE).read_text(encoding="utf-8")))
-        state = torch.load(d / WEIGHTS_FILE, map_location=map_location, weights_only=True)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"{d}: not a saved back-translator, missing {Path(exc.filename).name}"
-        ) from exc
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{d}: invalid back-translator config/vocabulary: {exc}") from exc
-    if len(vocab) != config.vocab_size:
+        raise FileNotFoundError(f"{d}: not a saved back-translator, missing {VOCAB_FILE}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{d / VOCAB_FILE}: invalid vocabulary: {exc}") from exc
+    if len(vocab) != model.config.vocab_size:
         raise ValueError(
-            f"{d / VOCAB_FILE}: {len(vocab)} words but config says vocab_size={config.vocab_size}"
+            f"{d / VOCAB_FILE}: {len(vocab)} words but config says vocab_size={model.config.vocab_size}"
         )
-    model = SLT(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
-    return model.to(map_location).eval().requires_grad_(False), vocab
+    return model, vocab

@@ -10,8 +10,7 @@ feature of a window is the temporal mean of the encoder output: :meth:`TAE.embed
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ParamsError
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.pt"
+from pipeline.models.io import load_model, save_model
 
 
 @dataclass
@@ -114,28 +111,9 @@ class TAE(nn.Module):
 
 def save_tae(model: TAE, directory: str | Path) -> Path:
     """Write ``<directory>/config.json`` and ``<directory>/model.pt``."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1))
-    torch.save(
-        {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}, d / WEIGHTS_FILE
-    )
-    return d
+    return save_model(model, directory)
 
 
 def load_tae(directory: str | Path, map_location: str | torch.device = "cpu") -> TAE:
     """Load a TAE written by :func:`save_tae`: eval mode, frozen."""
-    d = Path(directory)
-    try:
-        config = TAEConfig(**json.loads((d / CONFIG_FILE).read_text()))
-        state = torch.load(d / WEIGHTS_FILE, map_location=map_location, weights_only=True)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{d}: not a saved FGD encoder, missing {Path(exc.filename).name}") from exc
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{d / CONFIG_FILE}: invalid FGD encoder config: {exc}") from exc
-    model = TAE(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
-    return model.to(map_location).eval().requires_grad_(False)
+    return load_model(TAE, TAEConfig, directory, "FGD encoder", map_location)

@@ -17,8 +17,7 @@ Loss (Eq. 2): ``total = recon + kl_weight * KL(q(z|y) || N(0, I))`` where
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ParamsError
+from pipeline.models.io import load_model, save_model
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.pt"
 LOSSES = ("bce", "mse")
 
 
@@ -154,30 +152,10 @@ def vae_loss(
 
 
 def save_vae(model: VAE, directory: str | Path) -> Path:
-    """Write ``<directory>/config.json`` and ``<directory>/model.pt`` (a state_dict)."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1))
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, d / WEIGHTS_FILE)
-    return d
+    """Write ``<directory>/config.json`` and ``<directory>/model.pt``."""
+    return save_model(model, directory)
 
 
 def load_vae(directory: str | Path, map_location: str | torch.device = "cpu") -> VAE:
     """Load a VAE written by :func:`save_vae`: eval mode, every parameter frozen."""
-    d = Path(directory)
-    try:
-        config = VAEConfig(**json.loads((d / CONFIG_FILE).read_text()))
-        state = torch.load(d / WEIGHTS_FILE, map_location=map_location, weights_only=True)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{d}: not a saved VAE, missing {Path(exc.filename).name}") from exc
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{d / CONFIG_FILE}: invalid VAE config: {exc}") from exc
-    model = VAE(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
-    model.to(map_location).eval()
-    model.requires_grad_(False)
-    return model
+    return load_model(VAE, VAEConfig, directory, "VAE", map_location)
