@@ -181,11 +181,15 @@ def test_transformer_encoder_works_offline(tokenizer, monkeypatch: pytest.Monkey
         out = student(batch["input_ids"], batch["attention_mask"])
     torch.testing.assert_close(pooled, states[:, 0])
     assert out.z_lang.shape == (2, 6, 3)
+    shallow = Student(StudentConfig(text_encoder="transformer", scratch_layers=2, **TINY), enc_config)
+    assert len(shallow.encoder.encoder.layers) == 2 and shallow.encoder.hidden_size == enc_config.hidden_size
 
 
 def test_config_errors_name_the_param() -> None:
     with pytest.raises(ParamsError, match="student.text_encoder='gpt'"):
         StudentConfig(text_encoder="gpt")
+    with pytest.raises(ParamsError, match="student.scratch_layers=0"):
+        StudentConfig(scratch_layers=0)
     with pytest.raises(ParamsError, match="student.decoder_dim=30"):
         StudentConfig(decoder_dim=30, decoder_heads=4)
     with pytest.raises(ParamsError, match="student.max_frames=0"):

@@ -46,6 +46,7 @@ class StudentConfig:
     text_encoder: str = "bert"  # bert | transformer (w/o-BERT ablation)
     pretrained: str = DEFAULT_PRETRAINED  # HF name / local path / the offline MiniLM package
     freeze_bert: bool = False
+    scratch_layers: int | None = None  # depth of the ``transformer`` encoder; None = the BERT's depth
     decoder_dim: int | None = 256  # None = the encoder's width
     decoder_layers: int = 2
     decoder_heads: int = 4
@@ -75,6 +76,14 @@ class StudentConfig:
             raise ParamsError(
                 f"student.decoder_dim={self.decoder_dim!r} is invalid; expected a positive multiple of "
                 f"student.decoder_heads={self.decoder_heads}"
+            )
+        if self.scratch_layers is not None and (
+            not isinstance(self.scratch_layers, int)
+            or isinstance(self.scratch_layers, bool)
+            or self.scratch_layers <= 0
+        ):
+            raise ParamsError(
+                f"student.scratch_layers={self.scratch_layers!r} is invalid; expected null or an int > 0"
             )
         if not 0 <= self.dropout < 1:
             raise ParamsError(f"student.dropout={self.dropout!r} is invalid; expected 0 <= dropout < 1")
@@ -166,7 +175,12 @@ class Student(nn.Module):
         self.config = config
         pretrained = config.pretrained if load_pretrained else None
         self.encoder = build_text_encoder(
-            config.text_encoder, encoder_config, pretrained, config.freeze_bert, config.dropout
+            config.text_encoder,
+            encoder_config,
+            pretrained,
+            config.freeze_bert,
+            config.dropout,
+            config.scratch_layers,
         )
         d_enc = self.encoder.hidden_size
         d = config.decoder_dim or d_enc

@@ -9,7 +9,8 @@
   sentence state is the last layer's ``[CLS]`` vector (the pooler is not used).
 - ``transformer`` (:class:`ScratchEncoder`, the paper's "w/o BERT" ablation): token + learned
   position embeddings and a ``nn.TransformerEncoder`` of the same width, depth, heads, FFN width
-  and dropout as the BERT config, trained from scratch (Xavier init). It reuses the BERT
+  and dropout as the BERT config (depth overridable by ``student.scratch_layers`` to keep the
+  ablation affordable on CPU), trained from scratch (Xavier init). It reuses the BERT
   tokeniser's WordPiece vocabulary; the tokeniser's leading ``[CLS]`` id serves as the ``[BOS]``
   token whose final state is pooled (its embedding is learnt from scratch like every other one).
 
@@ -111,7 +112,7 @@ class ScratchEncoder(nn.Module):
 
     is_pretrained = False
 
-    def __init__(self, config: Any, dropout: float | None = None) -> None:
+    def __init__(self, config: Any, dropout: float | None = None, layers: int | None = None) -> None:
         super().__init__()
         d = int(config.hidden_size)
         p = float(config.hidden_dropout_prob if dropout is None else dropout)
@@ -130,7 +131,8 @@ class ScratchEncoder(nn.Module):
             activation="gelu",
             batch_first=True,
         )
-        self.encoder = nn.TransformerEncoder(layer, int(config.num_hidden_layers), enable_nested_tensor=False)
+        depth = int(config.num_hidden_layers if layers is None else layers)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         for param in self.parameters():
             if param.dim() > 1:
                 nn.init.xavier_uniform_(param)
@@ -147,11 +149,12 @@ class ScratchEncoder(nn.Module):
 
 
 def build_text_encoder(
-    kind: str, config: Any, pretrained: str | None, freeze: bool, dropout: float
+    kind: str, config: Any, pretrained: str | None, freeze: bool, dropout: float, layers: int | None = None
 ) -> nn.Module:
-    """``bert`` -> :class:`BertEncoder` (``pretrained`` weights unless None), ``transformer`` -> scratch."""
+    """``bert`` -> :class:`BertEncoder` (``pretrained`` weights unless None), ``transformer`` -> scratch
+    (``layers`` deep; None = the BERT config's depth)."""
     if kind == "bert":
         return BertEncoder(config, pretrained, freeze)
     if kind == "transformer":
-        return ScratchEncoder(config, dropout)
+        return ScratchEncoder(config, dropout, layers)
     raise ParamsError(f"student.text_encoder={kind!r} is invalid; expected one of {ENCODERS}")
