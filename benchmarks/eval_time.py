@@ -1,6 +1,6 @@
 """Wall time of the evaluate stage's scoring (dev + test, GT/Mean/Random/student) and its parts.
 
-    python benchmarks/eval_time.py [--threads 2] [--lifted data/lifted] [--write-docs]
+    python -m benchmarks.eval_time [--threads 2] [--lifted data/lifted] [--write-docs]
 
 Uses ``data/lifted`` and the trained ``models/fgd_encoder``, ``models/backtranslator`` and
 ``models/student`` when they exist; otherwise a stand-in of the default corpus's size (600 train /
@@ -156,7 +156,7 @@ def main() -> None:
 def write_docs(r: dict) -> None:
     parts = r["parts_seconds"]
     body = (
-        "Script: `benchmarks/eval_time.py` (`python benchmarks/eval_time.py --threads 2 --write-docs`). "
+        "Script: `benchmarks/eval_time.py` (`python -m benchmarks.eval_time --threads 2 --write-docs`). "
         f"Data: {r['data']}; FGD encoder / back-translator: {r['models']}; student: {r['student']}. "
         "Timed: `pipeline.evaluate.evaluate` on dev + test for GT, Mean, Random and the student "
         "(everything but loading the models and writing the files), then its parts separately.\n\n"

@@ -7,8 +7,8 @@ points and the gt3d sidecar) of the same number of videos. Measures
 :func:`pipeline.ingest.ingest` on the directories and on a ``.zip`` of the first (the files are
 read once before timing so the page cache is warm).
 
-    python benchmarks/ingest_throughput.py [--videos 200] [--frames 100] [--write-docs]
-    python benchmarks/ingest_throughput.py --corpus data/synthetic   # an existing corpus instead
+    python -m benchmarks.ingest_throughput [--videos 200] [--frames 100] [--write-docs]
+    python -m benchmarks.ingest_throughput --corpus data/synthetic   # an existing corpus instead
 
 ``--write-docs`` replaces the body of the "## Ingest throughput" section of docs/benchmarks.md.
 """
@@ -147,7 +147,7 @@ def write_docs(rows: list[tuple], machine: str, args: argparse.Namespace) -> Non
     table = "\n".join(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,.0f} |" for r in rows)
     body = (
         "Script: `benchmarks/ingest_throughput.py` "
-        f"(`python benchmarks/ingest_throughput.py --videos {args.videos} --frames {args.frames} "
+        f"(`python -m benchmarks.ingest_throughput --videos {args.videos} --frames {args.frames} "
         "--write-docs`). Corpora written to a temporary directory: the real Czech demo OpenPose 1.2 "
         "frames repeated with pixel jitter (the face model was off there, so no face points), and the "
         "embedded synthetic corpus (`pipeline.synthesize`, default params, all 137 joints + the gt3d "

@@ -1,6 +1,6 @@
 """Accuracy and throughput of the lift stage's 2D -> 3D model (pipeline/lift.py).
 
-    python benchmarks/lift_benchmark.py --threads 2 --sequences 200 --frames 100
+    python -m benchmarks.lift_benchmark --threads 2 --sequences 200 --frames 100
 
 1. Synthetic signer (pipeline.kinematics.synthetic_signer): known 3D, projected with a
    perspective camera 6 shoulder widths away, 2D noise, random confidences and 5 % dropped
