@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
 PARENT_KEY_TAG = "nar.parent_key"
@@ -112,8 +113,14 @@ def _experiment_id(client: MlflowClient, name: str, default_store: bool) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def find_or_create_parent(client: MlflowClient, experiment_id: str, key: str, name: str) -> str:
-    """Run id of the parent run tagged ``nar.parent_key = key``; created when absent."""
+def find_or_create_parent(
+    client: MlflowClient, experiment_id: str, key: str, name: str, params: dict[str, Any] | None = None
+) -> str:
+    """Run id of the parent run tagged ``nar.parent_key = key``; created when absent.
+
+    A new parent gets the flattened ``params`` too: the key contains the hash of params.yaml, so
+    every stage of the experiment shares these values and the experiment's run shows them.
+    """
     quoted = key.replace("'", "\\'")
     found = client.search_runs(
         [experiment_id], filter_string=f"tags.`{PARENT_KEY_TAG}` = '{quoted}'", max_results=1
@@ -121,6 +128,10 @@ def find_or_create_parent(client: MlflowClient, experiment_id: str, key: str, na
     if found:
         return found[0].info.run_id
     run = client.create_run(experiment_id, run_name=name, tags={PARENT_KEY_TAG: key, "dvc.exp_name": name})
+    if params:
+        flat = [Param(k, _param_value(v)) for k, v in flatten(params).items()]
+        for start in range(0, len(flat), 100):  # MLflow's limit of params per batch
+            client.log_batch(run.info.run_id, params=flat[start : start + 100])
     return run.info.run_id
 
 
@@ -144,7 +155,7 @@ def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.Acti
     experiment_id = _experiment_id(client, experiment, default_store)
     commit, name = git_commit(), exp_name()
     key = f"{name}|{commit}|{params_hash()}"
-    parent_id = find_or_create_parent(client, experiment_id, key, name)
+    parent_id = find_or_create_parent(client, experiment_id, key, name, params)
     client.update_run(parent_id, status="RUNNING")
     tags = {
         PARENT_TAG: parent_id,

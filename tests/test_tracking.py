@@ -86,6 +86,7 @@ def test_parent_child_params_metrics(store: MlflowClient, monkeypatch: pytest.Mo
     assert child.data.tags["mlflow.source.git.commit"] == tracking.git_commit()
     assert child.data.params["vae.latent"] == "4" and child.data.params["vae.hidden"] == "[16, 8]"
     assert child.data.params["train.progress_bar"] == "false" and child.data.params["seed"] == "5"
+    assert parent.data.params == child.data.params  # the experiment's run shows its params too
     assert child.data.metrics == {"dev.mse": 0.25, "dev.n": 3.0}
     assert parent.data.metrics == {"pretrain_vae.dev.mse": 0.25, "pretrain_vae.dev.n": 3.0,
                                    "train_student.loss": 1.5}  # fmt: skip
