@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline import tracking
+from pipeline import tracking, training
 from pipeline.config import ParamsError, check_positive, load_params, section
 from pipeline.metrics import MetricError, dtw_mje, duration_accuracy, fgd, windows
 from pipeline.models.slt import SLT, Vocab, load_slt
@@ -351,8 +351,7 @@ def main(
         student = load_student(student_dir, "cpu")
         generator = lambda texts: student.generate(texts, batch_size=int(p["batch_size"]))  # noqa: E731
 
-    if int(p.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
-        torch.set_num_threads(int(p["cpu_threads"]))
+    training.set_cpu_threads(p.get("cpu_threads", 0))
     with tracking.stage_run("evaluate", params) as run:
         t0 = time.perf_counter()
         with torch.no_grad():

@@ -178,9 +178,7 @@ def main(
         "data": _digest(train, dev),
     }
 
-    threads = int(vp.get("cpu_threads", 0))
-    if threads > 0:  # the VAE's small matmuls gain nothing from more threads on a busy CPU
-        torch.set_num_threads(threads)
+    training.set_cpu_threads(vp.get("cpu_threads", 0))
     with tracking.stage_run("pretrain_vae", params) as run:
         training.seed(params.get("seed", 0))
         module = VAEModule(vars(config) | {"hidden": list(config.hidden)}, lr=float(vp["lr"]))

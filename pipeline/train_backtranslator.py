@@ -186,8 +186,7 @@ def main(
         "data": h.hexdigest(),
     }
 
-    if int(bp.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
-        torch.set_num_threads(int(bp["cpu_threads"]))
+    training.set_cpu_threads(bp.get("cpu_threads", 0))
     with tracking.stage_run("train_backtranslator", params) as run:
         training.seed(params.get("seed", 0))
         module = SLTModule(vars(config), vocab, pairs["dev"], bp, max_tokens)

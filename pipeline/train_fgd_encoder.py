@@ -123,8 +123,7 @@ def main(lifted: Path = LIFTED, out_dir: Path = OUT_DIR, ckpt_dir: Path = CKPT_D
     digest = hashlib.sha1(train.tobytes() + dev.tobytes()).hexdigest()
     fingerprint = {"fgd": fp, "train": train_params, "seed": params.get("seed"), "data": digest}
 
-    if int(fp.get("cpu_threads", 0)) > 0:  # small matmuls: extra threads only contend on a busy CPU
-        torch.set_num_threads(int(fp["cpu_threads"]))
+    training.set_cpu_threads(fp.get("cpu_threads", 0))
     with tracking.stage_run("train_fgd_encoder", params) as run:
         training.seed(params.get("seed", 0))
         module = TAEModule(vars(config), lr=float(fp["lr"]))

@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from pipeline import tracking, training
 from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
+from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE
 from pipeline.models.student import (
     Student,
     StudentConfig,
@@ -71,8 +72,6 @@ VAE_DIR = Path("models/vae")
 OUT_DIR = Path("models/student")
 CKPT_DIR = Path("models/student_ckpt")
 METRICS = Path("metrics/train_student.json")
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.pt"
 LOSS_KEYS = ("pose", "distil", "length")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -356,8 +355,7 @@ def main(
         "data": _digest(list(pairs.values()), [vae_dir / "model.pt"]),
     }
 
-    if int(sp.get("cpu_threads", 0)) > 0:
-        torch.set_num_threads(int(sp["cpu_threads"]))
+    training.set_cpu_threads(sp.get("cpu_threads", 0))
     with tracking.stage_run("train_student", params) as run:
         training.seed(params.get("seed", 0))
         tokenizer = load_tokenizer(config.pretrained)

@@ -70,6 +70,16 @@ def seed(value: int) -> int:
     return L.seed_everything(int(value), workers=True, verbose=False)
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Use ``threads`` torch CPU threads when > 0 (a stage's ``cpu_threads`` param); 0/None = torch default.
+
+    The stages' small matmuls gain little from a second thread and lose a lot when the cores are
+    shared with other processes, hence the per-stage param.
+    """
+    if threads and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
 def resolve(train_params: dict[str, Any]) -> dict[str, Any]:
     """``train`` params with defaults filled and ``auto`` accelerator/precision/determinism resolved."""
     unknown = set(train_params) - set(TRAIN_DEFAULTS)
