@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline import training
 from pipeline.config import deep_merge
 from pipeline.models.student import Student, StudentConfig, encode_texts
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
@@ -65,6 +66,9 @@ def main() -> None:
     ap.add_argument("--encoder", choices=["params", "base"], default="params")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    ap.add_argument(
+        "--cudnn-sdp", action="store_true", help="keep cuDNN attention (make_trainer turns it off on GPU)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-frames", type=int, default=200)
     ap.add_argument("--steps", type=int, default=6)
@@ -74,6 +78,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.cudnn_sdp:
+        training.configure_gpu_kernels()  # as make_trainer does on a GPU
     params = load_profile(args.profile)
     import yaml
 
@@ -151,6 +157,7 @@ def main() -> None:
                 "device": args.device,
                 "threads": args.threads,
                 "bf16": args.bf16,
+                "cudnn_sdp": args.cudnn_sdp,
                 "batch_size": batch_size,
                 "max_frames": args.max_frames,
                 "trainable_params_m": round(n_params / 1e6, 2),

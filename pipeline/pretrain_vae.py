@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from pipeline import tracking, training
+from pipeline import training
 from pipeline.config import check_positive, load_params, section
 from pipeline.models.vae import VAE, VAEConfig, save_vae
 from pipeline.skeleton import part_slices
@@ -56,7 +56,9 @@ class VAEModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.vae.loss(batch[0])
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=False, on_epoch=True)
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items()}, prog_bar=False, on_epoch=True, sync_dist=True
+        )
         return losses["total"]
 
     def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
@@ -179,6 +181,8 @@ def main(
     }
 
     training.set_cpu_threads(vp.get("cpu_threads", 0))
+    from pipeline import tracking  # here, not at import: the model code needs no MLflow (GPU benchmarks)
+
     with tracking.stage_run("pretrain_vae", params) as run:
         training.seed(params.get("seed", 0))
         module = VAEModule(vars(config) | {"hidden": list(config.hidden)}, lr=float(vp["lr"]))

@@ -120,7 +120,7 @@ class SLTModule(L.LightningModule):
         loss = self.slt.loss(
             poses, batch["lengths"], batch["tokens"], float(self.p.get("label_smoothing", 0.1))
         )
-        self.log("train/ce", loss, on_step=True, on_epoch=True, batch_size=len(poses))
+        self.log("train/ce", loss, on_step=True, on_epoch=True, batch_size=len(poses), sync_dist=True)
         return loss
 
     def on_train_epoch_end(self) -> None:

@@ -56,7 +56,7 @@ class TAEModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.tae.loss(batch[0])
-        self.log("train/bce", loss, on_step=True, on_epoch=True)
+        self.log("train/bce", loss, on_step=True, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:

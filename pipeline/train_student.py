@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline import tracking, training
+from pipeline import training
 from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
 from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE
 from pipeline.models.student import (
@@ -115,7 +115,13 @@ class StudentModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses, _ = self._losses(batch)
         n = len(batch["lengths"])
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=n)
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
         return losses["total"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -356,6 +362,8 @@ def main(
     }
 
     training.set_cpu_threads(sp.get("cpu_threads", 0))
+    from pipeline import tracking  # here, not at import: the model code needs no MLflow (GPU benchmarks)
+
     with tracking.stage_run("train_student", params) as run:
         training.seed(params.get("seed", 0))
         tokenizer = load_tokenizer(config.pretrained)

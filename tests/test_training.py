@@ -114,3 +114,18 @@ def test_prepare_ckpt_dir_drops_stale_checkpoints(tmp_path: Path) -> None:
     assert (d / "last.ckpt").exists()  # same fingerprint: kept for resuming
     training.prepare_ckpt_dir(d, {"vae": {"latent": 16}})
     assert not (d / "last.ckpt").exists() and training.resume_path(d) is None
+
+
+def test_configure_gpu_kernels_turns_off_cudnn_attention_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        training.configure_gpu_kernels()
+        assert torch.backends.cuda.cudnn_sdp_enabled()  # CPU: left alone
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        training.configure_gpu_kernels()
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled()  # the length-agnostic kernels stay
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
