@@ -1,0 +1,202 @@
+"""pipeline.report on a hand-built MLflow store with known metrics."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import report, tracking
+
+EXP = "report-test"
+
+
+def _metrics(fgd: float, duracc: float, bleu4: float, span: float) -> dict[str, float]:
+    """Flat parent-run metrics as the evaluate stage logs them (``evaluate.<split>.<system>.<metric>``)."""
+    out: dict[str, float] = {}
+    for k, split in enumerate(("dev", "test")):
+        for system, f in (("gt", 0.0), ("mean", 2.0), ("random", 0.05), ("student", fgd + k)):
+            base = f"evaluate.{split}.{system}."
+            out |= {
+                base + "fgd": f,
+                base + "fgd_x10": 10 * f,
+                base + "bleu1": 40.0 + bleu4,
+                base + "bleu2": 30.0,
+            }
+            out |= {base + "bleu3": 20.0, base + "bleu4": bleu4, base + "rouge": 35.0 + k}
+            out |= {base + "duracc": 1.0 if system == "gt" else duracc, base + "fgd_len_50_100": span + f}
+            out |= {base + "fgd_first_20": 2 * span}
+    return out
+
+
+def _parent(
+    client: MlflowClient, exp_id: str, name: str, params: dict[str, str], metrics: dict[str, float]
+) -> str:
+    run = client.create_run(exp_id, run_name=name, tags={tracking.PARENT_KEY_TAG: f"{name}|c|h"})
+    for k, v in params.items():
+        client.log_param(run.info.run_id, k, v)
+    for k, v in metrics.items():
+        client.log_metric(run.info.run_id, k, v)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    time.sleep(0.01)  # distinct start times
+    return run.info.run_id
+
+
+BASE = {"profile": "tiny", "loss.distil": "1.0", "student.text_encoder": "bert", "vae.loss": "bce"}
+BASE |= {"evaluate.margin": "25"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store with: an old and a new ``full`` run, ``w/o KD``, ``w/o BERT``, a run without eval, a child."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(EXP)
+    _parent(client, exp_id, "old-full", BASE, _metrics(0.5, 0.5, 1.0, 0.1))
+    new = _parent(client, exp_id, "new-full", BASE, _metrics(0.1, 0.75, 5.0, 0.2))
+    _parent(client, exp_id, "no-kd", BASE | {"loss.distil": "0"}, _metrics(0.3, 0.25, 2.0, 0.3))
+    _parent(
+        client,
+        exp_id,
+        "no-bert",
+        BASE | {"student.text_encoder": "transformer"},
+        _metrics(0.2, 0.5, 3.0, 0.4),
+    )
+    _parent(client, exp_id, "unfinished", BASE | {"vae.loss": "mse"}, {"pretrain_vae.dev.kl": 1.0})
+    child = client.create_run(exp_id, run_name="evaluate", tags={tracking.PARENT_TAG: new})
+    client.log_metric(child.info.run_id, "test.student.fgd", 99.0)
+    client.create_experiment("empty-exp")
+    return uri
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize(
+    ("params", "variant"),
+    [
+        ({}, "full"),
+        ({"loss.distil": "1.0", "student.text_encoder": "bert", "vae.loss": "bce"}, "full"),
+        ({"loss.distil": "0"}, "w/o KD"),
+        ({"loss.distil": "0.0"}, "w/o KD"),
+        ({"loss.distil": "0.5"}, "KD x0.5"),
+        ({"student.text_encoder": "transformer"}, "w/o BERT"),
+        ({"vae.loss": "mse"}, "MSE-VAE"),
+        ({"loss.distil": "0", "vae.loss": "mse"}, "w/o KD + MSE-VAE"),
+    ],
+)
+def test_variant_of(params: dict[str, str], variant: str) -> None:
+    assert report.variant_of(params) == variant
+
+
+def test_select_newest_per_variant(store: str) -> None:
+    runs = report.load_runs(report.open_store(store), EXP)
+    assert [r.name for r in runs] == [
+        "unfinished",
+        "no-bert",
+        "no-kd",
+        "new-full",
+        "old-full",
+    ]  # parents only
+    chosen = report.select(runs)
+    assert [(r.variant, r.name) for r in chosen] == [
+        ("full", "new-full"),
+        ("w/o KD", "no-kd"),
+        ("w/o BERT", "no-bert"),
+    ]
+    assert chosen[0].older == ["old-full"]
+    with pytest.raises(report.ReportError, match="profile 'default'"):
+        report.select(runs, profile="default")
+
+
+def test_tables_values(store: str, tmp_path: Path) -> None:
+    runs = report.load_runs(report.open_store(store), EXP)
+    assert report.main(["--tracking-uri", store, "--experiment", EXP, "--out", str(tmp_path)]) == 0
+    for name in ("table1", "table2", "table3a", "table3b", "ablations", "runs"):
+        assert (tmp_path / f"{name}.md").is_file() and (tmp_path / f"{name}.csv").is_file()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+    t1 = _csv(tmp_path / "table1.csv")
+    ours = {r["system"]: r for r in t1 if r["source"] == "ours"}
+    assert list(ours) == ["GT", "Mean", "Random", "Ours (full)", "Ours (w/o KD)", "Ours (w/o BERT)"]
+    assert ours["Ours (full)"]["run"] == "new-full"
+    assert float(ours["Ours (full)"]["dev FGD†"]) == pytest.approx(1.0)
+    assert float(ours["Ours (full)"]["test FGD†"]) == pytest.approx(11.0)
+    assert float(ours["Ours (w/o KD)"]["dev BLEU-4"]) == pytest.approx(2.0)
+    assert float(ours["Mean"]["test FGD†"]) == pytest.approx(20.0)
+    paper = {r["system"]: r for r in t1 if r["source"] == "paper (PHOENIX-2014T, Table 1)"}
+    assert (
+        float(paper["Ours (w/ KD)"]["dev FGD†"]) == 0.15
+        and float(paper["Ours (w/ KD)"]["test BLEU-4"]) == 13.92
+    )
+    assert float(paper["GT"]["dev BLEU-4"]) == 10.96
+
+    t3a = _csv(tmp_path / "table3a.csv")
+    got = {r["system"]: r for r in t3a if r["source"] == "ours"}
+    assert float(got["L_pose + L_length (w/o KD)"]["dev DurACC"]) == 0.25
+    assert float(got["L_pose + L_length + L_distil (w/ KD)"]["test DurACC"]) == 0.75
+    assert float(got["GT"]["test DurACC"]) == 1.0 and got["GT"]["run"] == "new-full"
+    paper3a = [r for r in t3a if r["source"] == "paper (PHOENIX-2014T, Table 3a)"]
+    assert [float(r["dev DurACC"]) for r in paper3a] == [1.0, 0.26, 0.76]
+    t3b = {r["system"]: r for r in _csv(tmp_path / "table3b.csv") if r["source"] == "ours"}
+    assert float(t3b["w/o BERT"]["dev FGD†"]) == pytest.approx(2.0) and t3b["w/ BERT"]["run"] == "new-full"
+
+    t2 = _csv(tmp_path / "table2.csv")
+    assert list(t2[0])[4:] == [
+        "0–50",
+        "50–100",
+        "100–150",
+        "150–200",
+        "first 20",
+        "first 40",
+        "first 60",
+        "first 80",
+    ]
+    row = next(r for r in t2 if r["system"] == "Ours (w/o KD)")
+    assert (
+        float(row["50–100"]) == pytest.approx(10 * (0.3 + 1.3)) and row["0–50"] == ""
+    )  # test split: fgd + 1
+    assert float(row["first 20"]) == pytest.approx(6.0)
+    paper2 = next(
+        r for r in t2 if r["source"] == "paper (PHOENIX-2014T, Table 2)" and r["system"] == "Ours (w/ KD)"
+    )
+    assert float(paper2["first 20"]) == 0.09 and float(paper2["150–200"]) == 0.09
+
+    runs_csv = {r["run"]: r["in report"] for r in _csv(tmp_path / "runs.csv")}
+    assert runs_csv == {
+        "unfinished": "no evaluation metrics",
+        "no-bert": "used",
+        "no-kd": "used",
+        "new-full": "used",
+        "old-full": "older run of the same variant",
+    }
+    md = (tmp_path / "report.md").read_text()
+    assert "newest run `new-full` of 2 (older: `old-full`)" in md
+    assert "| ours | Ours (full) | tiny | new-full | 1.000 | 45.00 |" in md
+    assert len(runs) == 5
+
+
+def test_errors(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nothing.db"
+    assert report.main(["--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "a")]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err and not missing.exists()
+    assert report.main(["--tracking-uri", store, "--experiment", "nope", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "experiment 'nope' not found" in err and "report-test" in err
+    assert (
+        report.main(["--tracking-uri", store, "--experiment", "empty-exp", "--out", str(tmp_path / "c")]) == 2
+    )
+    assert "has no experiment runs" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_missing_variants_noted(store: str) -> None:
+    runs = [r for r in report.select(report.load_runs(report.open_store(store), EXP)) if r.variant == "full"]
+    t = report.table3a(runs)
+    assert "Missing variant(s): w/o KD [tiny]." in t.markdown()
+    assert [row[1] for row in t.rows if row[0] == "ours"] == ["GT", "L_pose + L_length + L_distil (w/ KD)"]
