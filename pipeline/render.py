@@ -94,13 +94,30 @@ def draw_frame(frame: np.ndarray, view: View, label: str | None = None) -> Image
     return img
 
 
-def render_frames(poses: np.ndarray, view: View | None = None, label: str | None = None) -> np.ndarray:
-    """``[T, H, W, 3]`` uint8 frames of ``poses [T, J, 3]`` (view fitted to the sequence when None)."""
+def add_progress(frames: np.ndarray, height: int = 3) -> np.ndarray:
+    """Draw a time bar (``(t + 1) / T`` of the width) at the bottom of every frame, in place.
+
+    Besides showing where the animation is, it makes consecutive frames differ: GIF writers merge
+    identical frames (a held pose), which would change the frame count a reader sees.
+    """
+    t_max, _, width = frames.shape[:3]
+    for t in range(t_max):
+        frames[t, -height:, :] = 235
+        frames[t, -height:, : max(1, round(width * (t + 1) / t_max))] = (90, 90, 90)
+    return frames
+
+
+def render_frames(
+    poses: np.ndarray, view: View | None = None, label: str | None = None, progress: bool = True
+) -> np.ndarray:
+    """``[T, H, W, 3]`` uint8 frames of ``poses [T, J, 3]`` (view fitted to the sequence when None),
+    with a time bar at the bottom unless ``progress`` is false."""
     poses = np.asarray(poses)
     if poses.ndim != 3 or poses.shape[2] != 3 or len(poses) == 0:
         raise ValueError(f"poses of shape {poses.shape}: expected [T > 0, J, 3]")
     view = view or View.fit(poses)
-    return np.stack([np.asarray(draw_frame(f, view, label)) for f in poses])
+    frames = np.stack([np.asarray(draw_frame(f, view, label)) for f in poses])
+    return add_progress(frames) if progress else frames
 
 
 def write_gif(path: str | Path, frames: np.ndarray, fps: float = 25.0) -> Path:
@@ -125,16 +142,16 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 25.0) -> Path:
 
 
 def side_by_side(systems: dict[str, np.ndarray], width: int = 224, height: int = 224) -> np.ndarray:
-    """Frames ``[T_max, H, W * n, 3]`` with one panel per system (label on top); shorter sequences
-    hold their last frame. All panels share one view, so positions are comparable."""
+    """Frames ``[T_max, H, W * n, 3]`` with one panel per system (label on top) and one time bar;
+    shorter sequences hold their last frame. All panels share one view, so positions are comparable."""
     view = View.fit(*systems.values(), width=width, height=height)
     t_max = max(len(s) for s in systems.values())
     panels = []
     for label, seq in systems.items():
-        frames = render_frames(seq, view, label)
+        frames = render_frames(seq, view, label, progress=False)
         pad = np.repeat(frames[-1:], t_max - len(frames), axis=0)
         panels.append(np.concatenate([frames, pad]))
-    return np.concatenate(panels, axis=2)
+    return add_progress(np.concatenate(panels, axis=2))
 
 
 def strip(
