@@ -5,7 +5,8 @@
   sequence (:func:`pipeline.render.strip`), stacked into one PNG; plus a GIF of the first sentence
   with the systems side by side (:func:`pipeline.render.side_by_side`).
 - :func:`figure4`: FGD† (x10) of every system by reference-length interval (the data of
-  ``metrics/fgd_intervals.csv``) and over the first N frames (Table 2), as a PNG (matplotlib Agg).
+  ``metrics/fgd_intervals.csv``; intervals without sentences are left out) and over the first N
+  frames (Table 2), as a PNG (matplotlib Agg; symmetric-log y axis, linear below 1).
 """
 
 from __future__ import annotations
@@ -59,26 +60,28 @@ def figure4(result: dict[str, Any], p: dict[str, Any], png: str | Path, labels: 
     import matplotlib.pyplot as plt
 
     split = "test" if "test" in p["splits"] else p["splits"][-1]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.4), dpi=100)
     markers = {"gt": "o", "mean": "s", "random": "^", "student": "D"}
     for s in p["systems"]:
         m = result[split][s]
-        xs = [hi for lo, hi in p["intervals"] if f"fgd_len_{lo}_{hi}" in m]
-        ys = [10 * m[f"fgd_len_{lo}_{hi}"] for lo, hi in p["intervals"] if f"fgd_len_{lo}_{hi}" in m]
+        keys = [(k, f"fgd_len_{lo}_{hi}") for k, (lo, hi) in enumerate(p["intervals"])]
+        xs, ys = [k for k, key in keys if key in m], [10 * m[key] for _, key in keys if key in m]
         axes[0].plot(xs, ys, marker=markers.get(s, "o"), label=labels.get(s, s))
         xs = [n for n in p["prefixes"] if f"fgd_first_{n}" in m]
         axes[1].plot(
             xs, [10 * m[f"fgd_first_{n}"] for n in xs], marker=markers.get(s, "o"), label=labels.get(s, s)
         )
-    axes[0].set_xticks([hi for _, hi in p["intervals"]])
+    axes[0].set_xticks(range(len(p["intervals"])))
     axes[0].set_xticklabels([f"{lo}-{hi}" for lo, hi in p["intervals"]])
     axes[0].set_xlabel("reference length (frames)")
     axes[1].set_xlabel("first N frames")
     for ax, title in zip(axes, ("FGD† by reference length", "FGD† over the first N frames"), strict=True):
-        ax.set_ylabel("FGD† (x10)")
+        ax.set_ylabel("FGD† (x10, symlog)")
+        ax.set_yscale("symlog", linthresh=1.0)  # Mean's large FGD would flatten the other systems
+        ax.set_ylim(bottom=0)
         ax.set_title(f"{title} ({split})", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

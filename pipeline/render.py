@@ -13,10 +13,12 @@ ffmpeg, yuv420p, so players and browsers open it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.poseio import FACE_BONES
 from pipeline.skeleton import MANUAL_BONES, MANUAL_JOINTS, PARTS
@@ -28,6 +30,17 @@ COLORS = {
     "right_hand": (200, 50, 40),
     "face": (150, 150, 150),
 }
+
+
+@lru_cache(maxsize=4)
+def font(size: int = 11) -> Any:
+    """DejaVu Sans from matplotlib's data (has umlauts/ß), else PIL's default font."""
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
 
 
 def bones(n_joints: int) -> list[tuple[int, int, str]]:
@@ -90,7 +103,7 @@ def draw_frame(frame: np.ndarray, view: View, label: str | None = None) -> Image
         x, y = px[j]
         draw.ellipse([x - r, y - r, x + r, y + r], fill=(20, 20, 20))
     if label:
-        draw.text((4, 3), label, fill=(0, 0, 0))
+        draw.text((4, 3), label, fill=(0, 0, 0), font=font(11))
     return img
 
 
@@ -171,7 +184,7 @@ def strip(
     img = np.concatenate(rows, axis=0)
     if title:
         head = Image.new("RGB", (img.shape[1], 16), BACKGROUND)
-        ImageDraw.Draw(head).text((4, 2), title[: img.shape[1] // 6], fill=(0, 0, 0))
+        ImageDraw.Draw(head).text((4, 1), title[: img.shape[1] // 6], fill=(0, 0, 0), font=font(11))
         img = np.concatenate([np.asarray(head), img], axis=0)
     return img
 

@@ -138,7 +138,7 @@ def test_stage_writes_metrics_plot_and_table(tmp_path: Path, monkeypatch: pytest
     gif = iio.imread(tmp_path / "plots/figure3_dev_sample.gif", index=None)
     assert gif.shape[:3] == (50, 160, 2 * 160)  # max(shortest dev GT 25, student 50) frames, 2 panels
     fig4 = iio.imread(tmp_path / "plots/figure4_fgd_length.png")
-    assert fig4.shape[:2] == (340, 900) and (fig4[..., :3] < 250).any()
+    assert fig4.shape[:2] == (340, 1050) and (fig4[..., :3] < 250).any()
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
