@@ -42,10 +42,19 @@ class InputError(ValueError):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as given."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as given (ValueError for an
+    unknown name or CUDA without a usable GPU)."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)"
+        )
+    return dev
 
 
 @dataclass

@@ -115,6 +115,7 @@ def test_input_file_blank_lines_and_no_video(tiny_student: Path, tmp_path: Path)
         (["--input", "MISSING"], 2, "no such file"),
         (["hallo", "--model", "NOMODEL"], 1, "model directory"),
         (["hallo", "--size", "100"], 2, "multiple of 16"),
+        (["hallo", "--device", "tpu9"], 1, "device 'tpu9'"),
     ],
 )
 def test_cli_errors(
