@@ -30,9 +30,13 @@ Metrics per split and system (flat keys ``<split>.<system>.<metric>`` in ``metri
   the key is left out and ``<split>.<system>.skipped`` counts it.
 
 Also writes ``metrics/fgd_intervals.csv`` (test split, one row per length interval with its upper
-bound ``frames`` as x, one column per system; the DVC plot) and ``metrics/eval_table.md``
-(Table 1/2-style tables), and logs every metric plus the three files to the stage's MLflow run
-(:func:`pipeline.tracking.stage_run`).
+bound ``frames`` as x, one column per system; the DVC plot), ``metrics/eval_table.md``
+(Table 1/2-style tables) and the figures (:mod:`pipeline.figures`): ``plots/figure3_dev_samples.png``
+(``evaluate.figures`` dev sentences, rows GT | student | ``evaluate.compare_student`` when set,
+e.g. a w/o-KD student directory), ``plots/figure3_dev_sample.gif`` (the first of them animated side
+by side) and ``plots/figure4_fgd_length.png`` (FGD† by reference length and over the first N
+frames); skeletons are drawn in body-centred units (``data/lifted/transform.json`` inverse). Every
+metric and these files are logged to the stage's MLflow run (:func:`pipeline.tracking.stage_run`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ BT_DIR = Path("models/backtranslator")
 METRICS = Path("metrics/eval.json")
 PLOT = Path("metrics/fgd_intervals.csv")
 TABLE = Path("metrics/eval_table.md")
+PLOTS = Path("plots")
+FIG3 = "figure3_dev_samples.png"
+FIG3_GIF = "figure3_dev_sample.gif"
+FIG4 = "figure4_fgd_length.png"
 SYSTEMS = ("gt", "mean", "random", "student")
 LABELS = {"gt": "GT", "mean": "Mean", "random": "Random", "student": "Ours (student)"}
 Generator = Callable[[list[str]], list[np.ndarray]]
@@ -93,6 +101,11 @@ def eval_params(params: dict[str, Any]) -> dict[str, Any]:
             )
     for n in p["prefixes"]:
         check_positive(n, "evaluate.prefixes entry")
+    check_positive(p.get("figures", 0), "evaluate.figures", allow_zero=True)
+    check_positive(p.get("figure_frames", 6), "evaluate.figure_frames")
+    compare = p.get("compare_student")
+    if compare is not None and not isinstance(compare, str):
+        raise ParamsError(f"params.yaml: evaluate.compare_student={compare!r}; expected null or a directory")
     return p
 
 
@@ -219,8 +232,12 @@ def evaluate(
     seed: int,
     generator: Generator | None = None,
     where: Path = LIFTED,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Nested metrics ``{split: {system: {metric: value}, "n": N}}`` for the splits/systems of ``p``."""
+    """Nested metrics ``{split: {system: {metric: value}, "n": N}}`` for the splits/systems of ``p``.
+
+    With ``keep`` (a dict), ``keep[split] = (refs, texts, systems)`` holds the scored sequences.
+    """
     result: dict[str, Any] = {}
     for k, split in enumerate(p["splits"]):
         refs, texts = references(stores[split], where / split)
@@ -237,6 +254,8 @@ def evaluate(
                     raise ValueError("evaluate.systems includes 'student' but no student generator was given")
                 systems[name] = [np.asarray(g, np.float32) for g in generator(texts)]
         gen_seconds = time.perf_counter() - t0
+        if keep is not None:
+            keep[split] = (refs, texts, systems)
         result[split] = {"n": len(refs), **scorer.score_split(refs, texts, systems, where=str(where / split))}
         result[split]["generate_seconds"] = round(gen_seconds, 2)
     return result
@@ -312,6 +331,51 @@ def plot_rows(result: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]
     return rows
 
 
+def render_figures(
+    result: dict[str, Any],
+    kept: dict[str, Any],
+    p: dict[str, Any],
+    plots_dir: Path,
+    transform: Path | None,
+    batch_size: int = 32,
+) -> list[Path]:
+    """Figure 3 (dev samples side by side, PNG + GIF) and Figure 4 (FGD vs length, PNG) into ``plots_dir``.
+
+    Rows: GT, the student (when evaluated) and ``compare_student`` (loaded here, generating only the
+    sampled sentences; labelled ``compare_label``). Poses are drawn in body-centred units when the
+    lift ``transform`` exists, else in the lifted [0, 1] space.
+    """
+    from pipeline import figures
+    from pipeline.transform import UnitRange
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    written = [figures.figure4(result, p, plots_dir / FIG4, LABELS)]
+    n = int(p.get("figures", 0))
+    split = "dev" if "dev" in kept else next(iter(kept))
+    refs, texts, systems = kept[split]
+    idx = figures.pick_samples([len(r) for r in refs], n)
+    if not idx:
+        return written
+    rows: dict[str, list[np.ndarray]] = {"GT": [refs[i] for i in idx]}
+    if "student" in systems:
+        rows["Student"] = [systems["student"][i] for i in idx]
+    if p.get("compare_student"):
+        from pipeline.inference import load_student
+
+        other = load_student(p["compare_student"], "cpu")
+        rows[str(p.get("compare_label") or "compare")] = other.generate([texts[i] for i in idx], batch_size)
+    unit = UnitRange.load(transform) if transform is not None and transform.is_file() else None
+
+    def body(x: np.ndarray) -> np.ndarray:
+        return unit.inverse(np.asarray(x, np.float64)) if unit is not None else np.asarray(x, np.float64)
+
+    samples = [(texts[i], {label: body(seqs[k]) for label, seqs in rows.items()}) for k, i in enumerate(idx)]
+    written += figures.figure3(
+        samples, plots_dir / FIG3, plots_dir / FIG3_GIF, int(p.get("figure_frames", 6)), 25.0
+    )
+    return written
+
+
 def flat_metrics(result: dict[str, Any]) -> dict[str, Any]:
     """``{"test.student.fgd": ...}`` from the nested result."""
     return tracking.flatten(result)
@@ -326,6 +390,7 @@ def main(
     plot_path: Path = PLOT,
     table_path: Path = TABLE,
     generator: Generator | None = None,
+    plots_dir: Path = PLOTS,
 ) -> dict[str, Any]:
     """Run the stage; returns the flat metrics written to ``metrics_path``."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -346,7 +411,7 @@ def main(
         batch_size=int(p["batch_size"]),
     )
     if generator is None and "student" in p["systems"]:
-        from pipeline.train_student import load_student
+        from pipeline.inference import load_student
 
         student = load_student(student_dir, "cpu")
         generator = lambda texts: student.generate(texts, batch_size=int(p["batch_size"]))  # noqa: E731
@@ -354,9 +419,16 @@ def main(
     training.set_cpu_threads(p.get("cpu_threads", 0))
     with tracking.stage_run("evaluate", params) as run:
         t0 = time.perf_counter()
+        kept: dict[str, Any] = {}
         with torch.no_grad():
-            result = evaluate(stores, scorer, p, int(params.get("seed", 0)), generator, lifted)
+            result = evaluate(stores, scorer, p, int(params.get("seed", 0)), generator, lifted, kept)
         result["seconds"] = round(time.perf_counter() - t0, 2)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            figure_files = render_figures(
+                result, kept, p, plots_dir, lifted / "transform.json", int(p["batch_size"])
+            )
+        log.info("figures %s in %.1f s", [str(f) for f in figure_files], time.perf_counter() - t1)
         flat = flat_metrics(result)
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text(json.dumps(flat, indent=1))
@@ -369,6 +441,8 @@ def main(
         tracking.log_final_metrics(run, flat)
         for path in (metrics_path, plot_path, table_path):
             tracking.log_artifacts(run, path, artifact_path="eval")
+        for path in figure_files:
+            tracking.log_artifacts(run, path, artifact_path="eval/plots")
         log.info("evaluation took %.1f s; table in %s", result["seconds"], table_path)
         return flat
 

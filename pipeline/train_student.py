@@ -14,8 +14,9 @@ losses; ``student.cache_encoder: false`` re-encodes every step). Writes
 
 - ``models/student/``: ``config.json`` (StudentConfig incl. the resolved ``T_max``, joints, fps),
   ``model.pt`` (student state dict), ``vae/`` (copy of the PGM/LGM VAE), ``encoder/`` (the
-  transformers config of the text encoder) and ``tokenizer/``: self-contained, read by
-  :func:`load_student`;
+  transformers config of the text encoder), ``tokenizer/`` and ``lift_transform.json`` (copy of
+  ``data/lifted/transform.json``): self-contained, read by :func:`pipeline.inference.load_student`
+  (re-exported here) and :class:`pipeline.inference.Translator`;
 - ``metrics/train_student.json``: final dev losses, DurACC, mean absolute length error, train
   time and samples/s, truncated/clipped counts;
 - ``models/student_ckpt/`` (DVC ``persist: true``): Lightning checkpoints; a killed run resumes
@@ -30,8 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from torch.utils.data import DataLoader
 
 from pipeline import training
 from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
+from pipeline.inference import LIFT_TRANSFORM_FILE, StudentGenerator, load_student  # noqa: F401 (re-exported)
 from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE
 from pipeline.models.student import (
     Student,
@@ -61,7 +63,6 @@ from pipeline.sequences import (
     StateCollate,
     fit_max_frames,
     load_pairs,
-    tokenize,
 )
 from pipeline.store import SplitStore, StoreError
 
@@ -153,50 +154,6 @@ class StartEpoch(L.Callback):
 # -- saved model ------------------------------------------------------------------------------
 
 
-@dataclass
-class StudentGenerator:
-    """Trained student + PGM for inference: ``generate(texts)`` and ``predict_lengths(texts)``."""
-
-    student: Student
-    vae: VAE
-    tokenizer: Any
-    n_joints: int
-    fps: float = 25.0
-    device: str | torch.device = "cpu"
-
-    @property
-    def max_frames(self) -> int:
-        return self.student.config.max_frames
-
-    @torch.no_grad()
-    def _run(self, texts: list[str], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if isinstance(texts, str):
-            raise TypeError("generate/predict_lengths take a list of texts, got one str")
-        check_positive(batch_size, "batch_size")
-        self.student.eval()
-        outs = []
-        for start in range(0, len(texts), batch_size):
-            enc = tokenize(self.tokenizer, list(texts[start : start + batch_size]))
-            out = self.student(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
-            outs.append((out.z_lang, predict_frames(out.ratio, self.max_frames)))
-        return outs
-
-    def predict_lengths(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """``T_hat`` per text (int64 ``[N]``)."""
-        lens = [t.cpu() for _, t in self._run(texts, batch_size)]
-        return torch.cat(lens).numpy() if lens else np.zeros(0, np.int64)
-
-    def generate(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
-        """Poses ``[T_hat_i, J, 3]`` float32 in lifted [0, 1] space; frames beyond ``T_hat`` are discarded."""
-        result = []
-        for z, t_hat in self._run(texts, batch_size):
-            poses = (
-                self.vae.decode(z.float()).cpu().numpy().reshape(len(z), self.max_frames, self.n_joints, 3)
-            )
-            result += [poses[i, : int(t)].astype(np.float32) for i, t in enumerate(t_hat.cpu())]
-        return result
-
-
 def save_student(
     directory: str | Path,
     student: Student,
@@ -204,8 +161,13 @@ def save_student(
     tokenizer: Any,
     encoder_config: Any,
     meta: dict[str, Any],
+    lift_transform: str | Path | None = None,
 ) -> Path:
-    """Write a self-contained student directory (config, weights, VAE copy, encoder config, tokenizer)."""
+    """Write a self-contained student directory (config, weights, VAE copy, encoder config, tokenizer).
+
+    ``lift_transform`` (``data/lifted/transform.json``) is copied to ``lift_transform.json`` when it
+    exists, so inference can map the poses back to body-centred 3D units.
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / CONFIG_FILE).write_text(json.dumps({"student": student.config.to_dict(), **meta}, indent=1))
@@ -214,34 +176,9 @@ def save_student(
     save_vae(vae.cpu().float(), d / "vae")
     encoder_config.save_pretrained(d / "encoder")
     tokenizer.save_pretrained(d / "tokenizer")
+    if lift_transform is not None and Path(lift_transform).is_file():
+        shutil.copyfile(lift_transform, d / LIFT_TRANSFORM_FILE)
     return d
-
-
-def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentGenerator:
-    """Load a directory written by the stage; eval mode, no gradients; no network access needed."""
-    d = Path(directory)
-    try:
-        meta = json.loads((d / CONFIG_FILE).read_text())
-        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{d / CONFIG_FILE}: invalid JSON: {exc}") from exc
-    try:
-        config = StudentConfig(**meta["student"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{d / CONFIG_FILE}: invalid student config: {exc}") from exc
-    student = Student(config, load_encoder_config(d / "encoder"), load_pretrained=False)
-    try:
-        student.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
-    student.to(device).eval().requires_grad_(False)
-    vae = load_vae(d / "vae", map_location=device)
-    tokenizer = load_tokenizer(d / "tokenizer")
-    return StudentGenerator(
-        student, vae, tokenizer, int(meta["n_joints"]), float(meta.get("fps", 25.0)), device
-    )
 
 
 # -- stage ------------------------------------------------------------------------------------
@@ -415,7 +352,9 @@ def main(
             "dev": dev,
         }
         meta = {"n_joints": pairs["train"].n_joints, "joints": stores["train"].joints, "fps": fps}
-        save_student(out_dir, module.student, module.vae, tokenizer, encoder_config, meta)
+        save_student(
+            out_dir, module.student, module.vae, tokenizer, encoder_config, meta, lifted / "transform.json"
+        )
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text(json.dumps(metrics, indent=1))
         tracking.log_metrics_file(run, metrics_path)

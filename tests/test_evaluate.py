@@ -4,12 +4,13 @@ import csv
 import json
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 
 from pipeline.config import ParamsError
-from pipeline.evaluate import Scorer, baselines, eval_params, main
+from pipeline.evaluate import FIG3, FIG3_GIF, FIG4, Scorer, baselines, eval_params, main
 from pipeline.metrics import MetricError
 from pipeline.models.slt import SLT, SLTConfig, Vocab, save_slt
 from pipeline.models.tae import TAE, TAEConfig, save_tae
@@ -131,3 +132,35 @@ def test_stage_writes_metrics_plot_and_table(tmp_path: Path, monkeypatch: pytest
     assert float(rows[0]["gt"]) == pytest.approx(0.0, abs=1e-5)
     md = (tmp_path / "metrics/eval_table.md").read_text()
     assert "| GT |" in md and "## TEST (4 sentences)" in md and "first 20" in md
+    # figures: 3 dev samples x (GT, student) rows of 6 skeletons of 160 px + a 16 px title; GIF of the 1st
+    fig3 = iio.imread(tmp_path / "plots/figure3_dev_samples.png")
+    assert fig3.shape[:2] == (3 * (16 + 2 * 160) + 2 * 6, 6 * 160)
+    gif = iio.imread(tmp_path / "plots/figure3_dev_sample.gif", index=None)
+    assert gif.shape[:3] == (50, 160, 2 * 160)  # max(shortest dev GT 25, student 50) frames, 2 panels
+    fig4 = iio.imread(tmp_path / "plots/figure4_fgd_length.png")
+    assert fig4.shape[:2] == (340, 1050) and (fig4[..., :3] < 250).any()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nar-slp-kd")
+    run = client.search_runs([exp.experiment_id], "attributes.run_name = 'evaluate'")[0]
+    logged = {f.path for f in client.list_artifacts(run.info.run_id, "eval/plots")}
+    assert logged == {f"eval/plots/{n}" for n in (FIG3, FIG3_GIF, FIG4)}
+
+
+def test_figures_with_a_second_student(tiny_student: Path, tmp_path: Path) -> None:
+    """evaluate.compare_student adds a third row (e.g. the w/o-KD student) generated for the samples only."""
+    from pipeline.evaluate import render_figures
+
+    rng = np.random.default_rng(4)
+    refs = [s.astype(np.float32) for s in _store([20, 35, 50], rng, joints=50).sequences()]
+    kept = {"dev": (refs, TEXTS, {"gt": refs, "student": [r[:10] for r in refs]})}
+    p = {"figures": 2, "figure_frames": 4, "compare_student": str(tiny_student), "compare_label": "w/o KD"}
+    p |= {"splits": ["dev"], "systems": ["gt", "student"], "intervals": [[0, 50]], "prefixes": [20]}
+    result = {"dev": {s: {"fgd_len_0_50": 0.1, "fgd_first_20": 0.2} for s in ("gt", "student")}}
+    files = render_figures(result, kept, p, tmp_path / "plots", None)
+    assert [f.name for f in files] == [FIG4, FIG3, FIG3_GIF]
+    fig3 = iio.imread(tmp_path / "plots" / FIG3)
+    assert fig3.shape[:2] == (2 * (16 + 3 * 160) + 6, 4 * 160)  # 2 samples x 3 rows
+    gif = iio.imread(tmp_path / "plots" / FIG3_GIF, index=None)
+    assert gif.shape[2] == 3 * 160 and len(gif) >= 20  # 3 panels; at least the GT's 20 frames

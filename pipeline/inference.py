@@ -1,0 +1,276 @@
+"""Inference with a trained student: text -> 3D sign poses (CLI, evaluate, MLflow model, benchmark).
+
+:func:`load_student` reads a ``models/student`` directory (written by
+:func:`pipeline.train_student.save_student`) into a :class:`StudentGenerator` whose ``generate``
+returns poses in the lifted [0, 1] space. :class:`Translator` adds what a user needs on top:
+device choice (``auto`` = CUDA when available), batching, input checks, truncation of over-long
+sentences to the text encoder's limit (logged warning) and the inverse of the lift stage's
+[0, 1] map (``lift_transform.json`` in the model directory), so :meth:`Translator.translate`
+returns float32 ``[T, J, 3]`` arrays in body-centred 3D units (neck origin, shoulder width 1,
+x right, y down, z away from the camera).
+
+This module imports only torch, transformers, numpy and project modules without MLflow, DVC,
+Lightning or pose-format, so it runs on a bare GPU machine (``benchmarks/translate_latency.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.config import check_positive
+from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE
+from pipeline.models.student import Student, StudentConfig, predict_frames
+from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
+from pipeline.models.vae import VAE, load_vae
+from pipeline.transform import UnitRange
+
+log = logging.getLogger(__name__)
+
+LIFT_TRANSFORM_FILE = "lift_transform.json"  # copy of data/lifted/transform.json in a student dir
+DEFAULT_LIFT_TRANSFORM = Path("data/lifted/transform.json")
+
+
+class InputError(ValueError):
+    """Unusable input for translation (no sentence, an empty sentence)."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as given (ValueError for an
+    unknown name or CUDA without a usable GPU)."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)"
+        )
+    return dev
+
+
+@dataclass
+class StudentGenerator:
+    """Trained student + PGM for inference: ``generate(texts)`` and ``predict_lengths(texts)``.
+
+    ``max_tokens`` is the text encoder's limit (tokens incl. ``[CLS]``/``[SEP]``); with
+    ``truncate`` longer texts are cut to it, otherwise they raise ``ValueError``.
+    """
+
+    student: Student
+    vae: VAE
+    tokenizer: Any
+    n_joints: int
+    fps: float = 25.0
+    device: str | torch.device = "cpu"
+    max_tokens: int | None = None
+    truncate: bool = False
+    joints: list[str] = field(default_factory=list)
+
+    @property
+    def max_frames(self) -> int:
+        return self.student.config.max_frames
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Number of tokens (incl. special tokens) of every text, untruncated."""
+        return [len(ids) for ids in self.tokenizer(list(texts), truncation=False)["input_ids"]]
+
+    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self.truncate and self.max_tokens:
+            enc = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+            )
+            return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        from pipeline.sequences import tokenize
+
+        enc = tokenize(self.tokenizer, texts)
+        if self.max_tokens and enc["input_ids"].shape[1] > self.max_tokens:
+            lens = enc["attention_mask"].sum(1)
+            i = int(lens.argmax())
+            raise ValueError(
+                f"text has {int(lens[i])} tokens > the encoder's limit {self.max_tokens}: {texts[i][:80]!r}"
+            )
+        return enc
+
+    @torch.no_grad()
+    def _run(self, texts: list[str], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if isinstance(texts, str):
+            raise TypeError("generate/predict_lengths take a list of texts, got one str")
+        check_positive(batch_size, "batch_size")
+        self.student.eval()
+        outs = []
+        for start in range(0, len(texts), batch_size):
+            enc = self._tokenize(list(texts[start : start + batch_size]))
+            out = self.student(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+            outs.append((out.z_lang, predict_frames(out.ratio, self.max_frames)))
+        return outs
+
+    def predict_lengths(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """``T_hat`` per text (int64 ``[N]``)."""
+        lens = [t.cpu() for _, t in self._run(texts, batch_size)]
+        return torch.cat(lens).numpy() if lens else np.zeros(0, np.int64)
+
+    @torch.no_grad()
+    def generate(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """Poses ``[T_hat_i, J, 3]`` float32 in lifted [0, 1] space; frames beyond ``T_hat`` are discarded."""
+        result = []
+        for z, t_hat in self._run(texts, batch_size):
+            poses = (
+                self.vae.decode(z.float()).cpu().numpy().reshape(len(z), self.max_frames, self.n_joints, 3)
+            )
+            result += [poses[i, : int(t)].astype(np.float32) for i, t in enumerate(t_hat.cpu())]
+        return result
+
+
+def _encoder_limit(tokenizer: Any, encoder_config: Any) -> int | None:
+    """Smallest of the tokenizer's ``model_max_length`` and the encoder's position embeddings."""
+    limits = [
+        getattr(tokenizer, "model_max_length", None),
+        getattr(encoder_config, "max_position_embeddings", None),
+    ]
+    limits = [int(x) for x in limits if isinstance(x, int) and 0 < x < 100_000]
+    return min(limits) if limits else None
+
+
+def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentGenerator:
+    """Load a directory written by the ``train_student`` stage; eval mode, no gradients, no network."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: no such model directory (run `dvc repro train_student` first)")
+    try:
+        meta = json.loads((d / CONFIG_FILE).read_text())
+        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{d / CONFIG_FILE}: invalid JSON: {exc}") from exc
+    try:
+        config = StudentConfig(**meta["student"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{d / CONFIG_FILE}: invalid student config: {exc}") from exc
+    encoder_config = load_encoder_config(d / "encoder")
+    student = Student(config, encoder_config, load_pretrained=False)
+    try:
+        student.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
+    student.to(device).eval().requires_grad_(False)
+    vae = load_vae(d / "vae", map_location=device)
+    tokenizer = load_tokenizer(d / "tokenizer")
+    return StudentGenerator(
+        student,
+        vae,
+        tokenizer,
+        int(meta["n_joints"]),
+        float(meta.get("fps", 25.0)),
+        device,
+        _encoder_limit(tokenizer, encoder_config),
+        joints=list(meta.get("joints") or []),
+    )
+
+
+def find_lift_transform(model_dir: str | Path, transform: str | Path | None = None) -> Path:
+    """The lift [0, 1] map for a student: ``transform``, else ``<model_dir>/lift_transform.json``,
+    else ``data/lifted/transform.json`` (older model directories); ``FileNotFoundError`` otherwise."""
+    candidates = (
+        [Path(transform)] if transform else [Path(model_dir) / LIFT_TRANSFORM_FILE, DEFAULT_LIFT_TRANSFORM]
+    )
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"no lift transform: tried {', '.join(map(str, candidates))} "
+        "(pass --transform data/lifted/transform.json)"
+    )
+
+
+def clean_sentences(sentences: list[str]) -> list[str]:
+    """Stripped sentences; :class:`InputError` for no sentence or an empty one."""
+    if isinstance(sentences, str):
+        sentences = [sentences]
+    out = [str(s).strip() for s in sentences]
+    if not out:
+        raise InputError("no input sentence")
+    empty = [i for i, s in enumerate(out) if not s]
+    if empty:
+        raise InputError(f"empty sentence at position(s) {empty} (1st = 0)")
+    return out
+
+
+@dataclass
+class Translator:
+    """Loaded student + inverse lift map: ``translate(sentences) -> [T_i, J, 3]`` body-centred 3D units."""
+
+    generator: StudentGenerator
+    transform: UnitRange
+    batch_size: int = 32
+    last_truncated: list[int] = field(default_factory=list)  # sentences truncated by the last call
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        device: str | torch.device = "auto",
+        transform: str | Path | None = None,
+        batch_size: int = 32,
+    ) -> Translator:
+        """Load ``model_dir`` on ``device`` (``auto``: CUDA when available) with its lift transform."""
+        generator = load_student(model_dir, resolve_device(device))
+        generator.truncate = True
+        path = find_lift_transform(model_dir, transform)
+        unit = UnitRange.load(path)
+        if len(unit.low) != 3:
+            raise ValueError(f"{path}: lift transform has {len(unit.low)} channels, expected 3 (x, y, z)")
+        return cls(generator, unit, int(check_positive(batch_size, "batch_size")))
+
+    @property
+    def joints(self) -> list[str]:
+        return self.generator.joints
+
+    @property
+    def fps(self) -> float:
+        return self.generator.fps
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.generator.max_tokens
+
+    def check_lengths(self, sentences: list[str]) -> list[int]:
+        """Indices of sentences longer than the encoder's limit (each logged as a warning; truncated)."""
+        limit = self.max_tokens
+        if not limit:
+            return []
+        long = []
+        for i, n in enumerate(self.generator.token_counts(sentences)):
+            if n > limit:
+                log.warning(
+                    "sentence %d has %d tokens > the model's limit %d: truncated to them (%r...)",
+                    i,
+                    n,
+                    limit,
+                    sentences[i][:60],
+                )
+                long.append(i)
+        return long
+
+    def translate_unit(self, sentences: list[str]) -> list[np.ndarray]:
+        """Poses in the lifted [0, 1] space (the VAE's output); checks/truncates like :meth:`translate`."""
+        texts = clean_sentences(sentences)
+        self.last_truncated = self.check_lengths(texts)
+        return self.generator.generate(texts, batch_size=self.batch_size)
+
+    def to_body(self, poses: np.ndarray) -> np.ndarray:
+        """Lifted [0, 1] poses ``[..., 3]`` -> body-centred 3D units (float32), the lift stage's inverse."""
+        return self.transform.inverse(np.asarray(poses, np.float64)).astype(np.float32)
+
+    def translate(self, sentences: list[str]) -> list[np.ndarray]:
+        """Float32 ``[T_i, J, 3]`` per sentence in body-centred 3D units."""
+        return [self.to_body(p) for p in self.translate_unit(sentences)]
