@@ -73,6 +73,12 @@ class LiftConfig:
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
+    hand_scale_from_palm: bool = True  # finger lengths = average proportions x the palm's 2D scale
+    palm_shrink: float = 1.0  # factor on the palm scale (the 2D quantile is inflated by noise)
+    joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
+    w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
+    torso_depth: float = 0.25  # chest surface in front of the shoulder plane (shoulder widths)
+    torso_length: float = 1.3  # neck to hips (shoulder widths): the torso's 2D extent below the neck
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> LiftConfig:
@@ -177,7 +183,20 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     scale = float(np.median(ratio[usable])) if usable.any() else 1.0
     floor = cfg.length_floor * scale * prior
     out = np.where(np.isfinite(q), np.maximum(np.nan_to_num(q), floor), scale * prior)
+    if cfg.hand_scale_from_palm:  # finger bones: average hand proportions x the palm's scale
+        palm = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[_PALM_BONES])
+        r = q[palm] / prior[palm]
+        r = r[np.isfinite(r)]
+        hand_scale = float(np.median(r)) * cfg.palm_shrink if len(r) else scale
+        hand = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[K.HAND_BONES]) & (prior > 0.05)
+        out[hand] = hand_scale * prior[hand]
     return out
+
+
+# wrist -> index/middle/ring/pinky base (metacarpal) bones: the longest, most reliable hand bones
+_PALM_BONES = np.array(
+    [b for b, c in enumerate(K.BONE_CHILD) if MANUAL_JOINTS[c].split("_")[-1] in ("index1", "middle1", "ring1", "pinky1")]
+)
 
 
 # -- depth-sign resolution ------------------------------------------------------------------
@@ -214,6 +233,70 @@ _SHOULDER_BONES = [
 ]
 
 
+def _viterbi(unary: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
+    """Minimum-cost state path: ``unary`` [B, T, n, S] costs, ``trans`` [B, T-1, n, S, S] costs
+    from state i at t-1 to state j at t; returns the states [B, T, n] (long)."""
+    B, T, n, S = unary.shape
+    cost = unary[:, 0]
+    back = torch.zeros((B, T, n, S), dtype=torch.long, device=unary.device)
+    for t in range(1, T):
+        total = cost[..., :, None] + trans[:, t - 1]  # [B, n, S_prev, S]
+        cost, back[:, t] = total.min(dim=-2)
+        cost = cost + unary[:, t]
+    state = torch.zeros((B, T, n), dtype=torch.long, device=unary.device)
+    state[:, T - 1] = cost.argmin(dim=-1)
+    for t in range(T - 1, 0, -1):
+        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0]
+    return state
+
+
+# (upper arm, forearm) bones of the right and the left arm and the shoulder joints
+_ARMS = [
+    (
+        int(np.flatnonzero(K.BONE_CHILD == MANUAL_JOINTS.index(f"body_{s}_elbow"))[0]),
+        int(np.flatnonzero(K.BONE_CHILD == MANUAL_JOINTS.index(f"body_{s}_wrist"))[0]),
+    )
+    for s in ("r", "l")
+]
+_SHOULDERS = [MANUAL_JOINTS.index("body_r_shoulder"), MANUAL_JOINTS.index("body_l_shoulder")]
+_ARM_STATES = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # (upper, fore)
+
+
+def torso_weight(xy: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
+    """How much a 2D point ``xy`` [B, T, n, 2] lies over the torso (1 inside, 0 outside): x between
+    the shoulders, y from the neck down ``cfg.torso_length`` shoulder widths (body-centred units)."""
+    x, y = xy[..., 0], xy[..., 1]
+    return ((x.abs() < 0.5) & (y > 0.0) & (y < cfg.torso_length)).to(xy.dtype)
+
+
+def arm_signs(
+    xy: torch.Tensor, z: torch.Tensor, mag: torch.Tensor, L: torch.Tensor, cfg: LiftConfig
+) -> torch.Tensor:
+    """Depth signs [B, T, 2 arms, 2 (upper arm, forearm)] of both arm bones chosen jointly by a
+    4-state Viterbi per arm: unary = sign prior + torso non-penetration (a wrist seen over the
+    torso lies at least ``torso_depth`` in front of the shoulder plane), transition = squared jump
+    of both depth steps (relative to the bone length)."""
+    states = _ARM_STATES.to(xy.dtype).to(xy.device)  # [S, 2]
+    bones = torch.as_tensor(_ARMS, device=xy.device)  # [2, 2]
+    m = mag[..., bones]  # [B, T, 2, 2]
+    scale = (L[:, None, bones] + 0.05)  # [B, 1, 2, 2]
+    prior = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)[bones]  # [2, 2]
+    rel = m / scale
+    step = states[None, None, None] * m[..., None, :]  # [B, T, 2, S, 2] depth steps
+    unary = (cfg.w_sign_prior * rel[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])).sum(-1)
+    if cfg.w_torso > 0:
+        zs = z[..., _SHOULDERS]  # [B, T, 2] shoulder depths
+        zw = zs[..., None] + step.sum(-1)  # [B, T, 2, S] wrist depth per state
+        wrist = torch.as_tensor([K.BONE_CHILD[f] for _, f in _ARMS], device=xy.device)
+        over = torso_weight(xy[:, :, wrist], cfg)  # [B, T, 2]
+        front = zs.mean(-1, keepdim=True) - cfg.torso_depth  # [B, T, 1] chest surface
+        reach = (L[:, None, bones].sum(-1))[..., None]  # [B, 1, 2, 1]
+        unary = unary + cfg.w_torso * over[..., None] * torch.relu(zw - front[..., None]) / reach
+    r = step / scale[..., None, :]  # [B, T, 2, S, 2]
+    trans = ((r[:, 1:, :, None, :, :] - r[:, :-1, :, :, None, :]) ** 2).sum(-1)  # [B, T-1, 2, S, S]
+    return states[_viterbi(unary, trans)]  # [B, T, 2, 2]
+
+
 def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
     """Depth z [B, T, 50] (root 0) from 2D ``xy`` [B, T, 50, 2] and class lengths [B, C]."""
     B, T = xy.shape[:2]
@@ -225,6 +308,7 @@ def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> t
     fixed = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)
     dz = torch.zeros_like(mag)
     z = torch.zeros((B, T, K.N_MANUAL), dtype=xy.dtype, device=xy.device)
+    arm = None
     for level in K.BONE_LEVELS:
         prior = fixed[level].expand(B, T, len(level)).clone()
         if level is K.BONE_LEVELS[0]:  # shoulders: the nose's x offset tells the body's yaw
@@ -235,7 +319,14 @@ def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> t
         if follow.any():
             fb = torch.as_tensor(K.BONE_FOLLOW[level[follow.cpu().numpy()]])
             prior[..., follow] = dz[..., fb] / (L[:, None, fb] + 1e-6)
-        s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior)
+        if cfg.joint_arm and level is K.BONE_LEVELS[1]:
+            arm = arm_signs(xy, z, mag, L, cfg)
+        if arm is not None and level is K.BONE_LEVELS[1]:
+            s = arm[..., 0]
+        elif arm is not None and level is K.BONE_LEVELS[2]:
+            s = arm[..., 1]
+        else:
+            s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior)
         dz[..., level] = s * mag[..., level]
         z[..., K.BONE_CHILD[level]] = z[..., K.BONE_PARENT[level]] + dz[..., level]
     return z
