@@ -82,7 +82,9 @@ def main() -> None:
     m["wrong_sign_arm"] = float(s[~K.HAND_BONES].mean())
     m["wrong_sign_hand"] = float(s[K.HAND_BONES].mean())
     m["wrong_sign_bones"] = {
-        K.MANUAL_JOINTS[K.BONE_CHILD[b]]: round(float(s[b]), 3) for b in range(K.N_BONES) if b < 7 or b in (8, 9, 10, 12)
+        K.MANUAL_JOINTS[K.BONE_CHILD[b]]: round(float(s[b]), 3)
+        for b in range(K.N_BONES)
+        if b < 7 or b in (8, 9, 10, 12)
     }
     text = json.dumps({"overrides": args.set, **m}, indent=1)
     print(text)

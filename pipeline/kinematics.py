@@ -74,7 +74,7 @@ HAND_BONES = np.array([MANUAL_JOINTS[c].split("_")[0] in ("lhand", "rhand") for 
 # the synthetic corpus, see docs/benchmarks.md); shoulders and the detector link have no
 # preference. Hand bones follow the forearm / their parent bone (fingers
 # continue the hand's direction; they do not hyper-extend backwards); 2 marks "follow parent".
-_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": 0.0, "wrist": -1.0}
+_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": 0.0, "wrist": 0.0}
 BONE_SIGN_PRIOR = np.array(
     [
         _SIGN_PRIOR[MANUAL_JOINTS[c].split("_")[-1]] if MANUAL_JOINTS[c].startswith("body") else

@@ -77,7 +77,10 @@ class LiftConfig:
     palm_shrink: float = 1.0  # factor on the palm scale (the 2D quantile is inflated by noise)
     joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
     w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
+    w_space: float = 1.0  # ... the same cost, weaker, for wrists not over the torso (signing space)
+    w_torque: float = 1.0  # ... cost of the arm's gravitational torque at the shoulder (minimum effort)
     torso_depth: float = 0.25  # chest surface in front of the shoulder plane (shoulder widths)
+    torso_half_width: float = 0.4  # half the chest/waist breadth (shoulder widths): torso's 2D extent in x
     torso_length: float = 1.3  # neck to hips (shoulder widths): the torso's 2D extent below the neck
 
     @classmethod
@@ -195,34 +198,25 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
 
 # wrist -> index/middle/ring/pinky base (metacarpal) bones: the longest, most reliable hand bones
 _PALM_BONES = np.array(
-    [b for b, c in enumerate(K.BONE_CHILD) if MANUAL_JOINTS[c].split("_")[-1] in ("index1", "middle1", "ring1", "pinky1")]
+    [
+        b
+        for b, c in enumerate(K.BONE_CHILD)
+        if MANUAL_JOINTS[c].split("_")[-1] in ("index1", "middle1", "ring1", "pinky1")
+    ]
 )
 
 
 # -- depth-sign resolution ------------------------------------------------------------------
-def _viterbi_signs(m: torch.Tensor, prior: torch.Tensor, w_prior: float) -> torch.Tensor:
+def _viterbi_signs(
+    m: torch.Tensor, prior: torch.Tensor, w_prior: float, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-frame sign (+-1) of depth steps ``m`` [B, T, n] (relative, >= 0) minimising
     ``sum_t w_prior * m_t * relu(-s_t * prior_t) + (s_t m_t - s_t-1 m_t-1)^2``."""
-    B, T, n = m.shape
     signs = torch.tensor([1.0, -1.0], dtype=m.dtype, device=m.device)  # state 0: +, 1: -
-    unary_pos = w_prior * m * torch.relu(-prior)  # cost of s = +1
-    unary_neg = w_prior * m * torch.relu(prior)  # cost of s = -1
-    cost_pos, cost_neg = unary_pos[:, 0], unary_neg[:, 0]
-    back = torch.zeros((B, T, n, 2), dtype=torch.bool, device=m.device)  # True: came from "-"
-    for t in range(1, T):
-        a, b = m[:, t - 1], m[:, t]
-        same, cross = (b - a) ** 2, (b + a) ** 2  # keep the sign / flip it
-        pos_from_neg = cost_neg + cross < cost_pos + same
-        neg_from_neg = cost_neg + same < cost_pos + cross
-        new_pos = torch.where(pos_from_neg, cost_neg + cross, cost_pos + same) + unary_pos[:, t]
-        new_neg = torch.where(neg_from_neg, cost_neg + same, cost_pos + cross) + unary_neg[:, t]
-        back[:, t, :, 0], back[:, t, :, 1] = pos_from_neg, neg_from_neg
-        cost_pos, cost_neg = new_pos, new_neg
-    state = torch.zeros((B, T, n), dtype=torch.long, device=m.device)
-    state[:, T - 1] = (cost_neg < cost_pos).long()
-    for t in range(T - 1, 0, -1):
-        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0].long()
-    return signs[state]
+    unary = w_prior * m[..., None] * torch.relu(-signs * prior[..., None])  # [B, T, n, 2]
+    step = signs * m[..., None]
+    trans = (step[:, 1:, :, None, :] - step[:, :-1, :, :, None]) ** 2  # [B, T-1, n, 2, 2]
+    return signs[_viterbi(unary, trans, valid)]
 
 
 _NOSE_BONE = int(np.flatnonzero(K.BONE_CHILD == K.NOSE)[0])
@@ -233,9 +227,13 @@ _SHOULDER_BONES = [
 ]
 
 
-def _viterbi(unary: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
+def _viterbi(unary: torch.Tensor, trans: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Minimum-cost state path: ``unary`` [B, T, n, S] costs, ``trans`` [B, T-1, n, S, S] costs
-    from state i at t-1 to state j at t; returns the states [B, T, n] (long)."""
+    from state i at t-1 to state j at t; returns the states [B, T, n] (long). Frames where
+    ``valid`` [B, T] is 0 (padding) cost nothing, so they cannot change the path of real frames."""
+    if valid is not None:
+        unary = unary * valid[:, :, None, None]
+        trans = trans * valid[:, 1:, None, None, None]
     B, T, n, S = unary.shape
     cost = unary[:, 0]
     back = torch.zeros((B, T, n, S), dtype=torch.long, device=unary.device)
@@ -253,8 +251,8 @@ def _viterbi(unary: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
 # (upper arm, forearm) bones of the right and the left arm and the shoulder joints
 _ARMS = [
     (
-        int(np.flatnonzero(K.BONE_CHILD == MANUAL_JOINTS.index(f"body_{s}_elbow"))[0]),
-        int(np.flatnonzero(K.BONE_CHILD == MANUAL_JOINTS.index(f"body_{s}_wrist"))[0]),
+        int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_elbow") == K.BONE_CHILD)[0]),
+        int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_wrist") == K.BONE_CHILD)[0]),
     )
     for s in ("r", "l")
 ]
@@ -263,14 +261,21 @@ _ARM_STATES = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 
 
 def torso_weight(xy: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
-    """How much a 2D point ``xy`` [B, T, n, 2] lies over the torso (1 inside, 0 outside): x between
-    the shoulders, y from the neck down ``cfg.torso_length`` shoulder widths (body-centred units)."""
-    x, y = xy[..., 0], xy[..., 1]
-    return ((x.abs() < 0.5) & (y > 0.0) & (y < cfg.torso_length)).to(xy.dtype)
+    """How much a 2D point ``xy`` [B, T, n, 2] lies over the torso (1 inside, 0 outside, a soft
+    edge 0.1 wide): |x| below ``cfg.torso_half_width``, y from the neck down ``cfg.torso_length``
+    (body-centred units)."""
+    x, y = xy[..., 0].abs(), xy[..., 1]
+    inside_x = torch.clamp((cfg.torso_half_width - x) / 0.1 + 0.5, 0.0, 1.0)  # 0.1 wide soft edge
+    return inside_x * ((y > 0.0) & (y < cfg.torso_length)).to(xy.dtype)
 
 
 def arm_signs(
-    xy: torch.Tensor, z: torch.Tensor, mag: torch.Tensor, L: torch.Tensor, cfg: LiftConfig
+    xy: torch.Tensor,
+    z: torch.Tensor,
+    mag: torch.Tensor,
+    L: torch.Tensor,
+    cfg: LiftConfig,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Depth signs [B, T, 2 arms, 2 (upper arm, forearm)] of both arm bones chosen jointly by a
     4-state Viterbi per arm: unary = sign prior + torso non-penetration (a wrist seen over the
@@ -279,26 +284,42 @@ def arm_signs(
     states = _ARM_STATES.to(xy.dtype).to(xy.device)  # [S, 2]
     bones = torch.as_tensor(_ARMS, device=xy.device)  # [2, 2]
     m = mag[..., bones]  # [B, T, 2, 2]
-    scale = (L[:, None, bones] + 0.05)  # [B, 1, 2, 2]
+    scale = L[:, None, bones] + 0.05  # [B, 1, 2, 2]
     prior = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)[bones]  # [2, 2]
     rel = m / scale
     step = states[None, None, None] * m[..., None, :]  # [B, T, 2, S, 2] depth steps
-    unary = (cfg.w_sign_prior * rel[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])).sum(-1)
-    if cfg.w_torso > 0:
+    unary = (
+        cfg.w_sign_prior * rel[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])
+    ).sum(-1)
+    if cfg.w_torso > 0 or cfg.w_space > 0:
         zs = z[..., _SHOULDERS]  # [B, T, 2] shoulder depths
         zw = zs[..., None] + step.sum(-1)  # [B, T, 2, S] wrist depth per state
         wrist = torch.as_tensor([K.BONE_CHILD[f] for _, f in _ARMS], device=xy.device)
         over = torso_weight(xy[:, :, wrist], cfg)  # [B, T, 2]
         front = zs.mean(-1, keepdim=True) - cfg.torso_depth  # [B, T, 1] chest surface
         reach = (L[:, None, bones].sum(-1))[..., None]  # [B, 1, 2, 1]
-        unary = unary + cfg.w_torso * over[..., None] * torch.relu(zw - front[..., None]) / reach
+        weight = cfg.w_torso * over + cfg.w_space * (1.0 - over)
+        unary = unary + weight[..., None] * torch.relu(zw - front[..., None]) / reach
+    if cfg.w_torque > 0:  # minimum gravitational torque at the shoulder: the arm's centre of
+        # mass (upper arm 55 %, forearm + hand 45 % of the arm's mass, each at its segment's
+        # middle) horizontally close to the shoulder; x is observed, so only depth differs
+        up, fore = torch.as_tensor(_ARMS, device=xy.device).unbind(-1)
+        xu = xy[:, :, K.BONE_CHILD[up.cpu().numpy()], 0] - xy[:, :, K.BONE_PARENT[up.cpu().numpy()], 0]
+        xf = xy[:, :, K.BONE_CHILD[fore.cpu().numpy()], 0] - xy[:, :, K.BONE_PARENT[fore.cpu().numpy()], 0]
+        com_x = (0.55 * 0.5 * xu + 0.45 * (xu + 0.5 * xf))[..., None]  # [B, T, 2, 1]
+        com_z = 0.55 * 0.5 * step[..., 0] + 0.45 * (step[..., 0] + 0.5 * step[..., 1])  # [B, T, 2, S]
+        reach = L[:, None, torch.as_tensor(_ARMS, device=xy.device)].sum(-1)[..., None]
+        unary = unary + cfg.w_torque * torch.sqrt(com_x**2 + com_z**2 + 1e-9) / reach
     r = step / scale[..., None, :]  # [B, T, 2, S, 2]
     trans = ((r[:, 1:, :, None, :, :] - r[:, :-1, :, :, None, :]) ** 2).sum(-1)  # [B, T-1, 2, S, S]
-    return states[_viterbi(unary, trans)]  # [B, T, 2, 2]
+    return states[_viterbi(unary, trans, valid)]  # [B, T, 2, 2]
 
 
-def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
-    """Depth z [B, T, 50] (root 0) from 2D ``xy`` [B, T, 50, 2] and class lengths [B, C]."""
+def initial_depth(
+    xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Depth z [B, T, 50] (root 0) from 2D ``xy`` [B, T, 50, 2] and class lengths [B, C];
+    ``valid`` [B, T] marks real (1) and padded (0) frames."""
     B, T = xy.shape[:2]
     child, parent = torch.as_tensor(K.BONE_CHILD), torch.as_tensor(K.BONE_PARENT)
     L = lengths[:, K.BONE_CLASS]  # [B, nb]
@@ -320,13 +341,13 @@ def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> t
             fb = torch.as_tensor(K.BONE_FOLLOW[level[follow.cpu().numpy()]])
             prior[..., follow] = dz[..., fb] / (L[:, None, fb] + 1e-6)
         if cfg.joint_arm and level is K.BONE_LEVELS[1]:
-            arm = arm_signs(xy, z, mag, L, cfg)
+            arm = arm_signs(xy, z, mag, L, cfg, valid)
         if arm is not None and level is K.BONE_LEVELS[1]:
             s = arm[..., 0]
         elif arm is not None and level is K.BONE_LEVELS[2]:
             s = arm[..., 1]
         else:
-            s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior)
+            s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior, valid)
         dz[..., level] = s * mag[..., level]
         z[..., K.BONE_CHILD[level]] = z[..., K.BONE_PARENT[level]] + dz[..., level]
     return z
@@ -354,7 +375,7 @@ def lift_batch(
     w = _pad([np.where(ok, c, 0.0) for ok, c in zip(confs, confidences, strict=True)], T, dtype).to(device)
     valid = _pad([np.ones(len(p)) for p in points], T, dtype).to(device)  # [B, T]
     L0 = torch.as_tensor(lengths0, dtype=dtype, device=device)
-    z0 = initial_depth(obs, L0, cfg)
+    z0 = initial_depth(obs, L0, cfg, valid)
 
     prior = np.zeros(K.N_CLASSES)
     prior[K.BONE_CLASS] = K.PRIOR_LENGTHS
