@@ -75,6 +75,7 @@ class LiftConfig:
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
     hand_scale_from_palm: bool = True  # finger lengths = average proportions x the palm's 2D scale
     palm_shrink: float = 1.0  # factor on the palm scale (the 2D quantile is inflated by noise)
+    w_flex: float = 1.0  # finger phalanges: preference for bending towards the palm side
     joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
     w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
     w_space: float = 1.0  # ... the same cost, weaker, for wrists not over the torso (signing space)
@@ -315,6 +316,36 @@ def arm_signs(
     return states[_viterbi(unary, trans, valid)]  # [B, T, 2, 2]
 
 
+# per hand: (wrist, middle base, index base, pinky base) joints and the palm-normal sign; the palm
+# side of a left hand is +cross(h, a), of a right hand -cross(h, a), h = wrist -> middle base,
+# a = pinky base -> index base (the two hands are mirror images)
+_PALMS = [
+    tuple(MANUAL_JOINTS.index(f"{h}_{j}") for j in ("wrist", "middle1", "index1", "pinky1")) + (sgn,)
+    for h, sgn in (("lhand", 1.0), ("rhand", -1.0))
+]
+# per bone: which hand's palm its flexion refers to (0 left, 1 right, -1 none: body, thumb, bases)
+_FLEX_HAND = np.array(
+    [
+        -1
+        if not MANUAL_JOINTS[c].startswith(("lhand", "rhand"))
+        or "thumb" in MANUAL_JOINTS[c]
+        or MANUAL_JOINTS[c][-1] in "01t"
+        else (0 if MANUAL_JOINTS[c].startswith("lhand") else 1)
+        for c in K.BONE_CHILD
+    ]
+)
+
+
+def palm_normals(xy: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Unit palm normals [B, T, 2, 3] (pointing out of the palm) of the left and right hand."""
+    out = []
+    for w, m, i, p, sgn in _PALMS:
+        X = torch.cat([xy[..., [w, m, i, p], :], z[..., [w, m, i, p], None]], dim=-1)
+        n = sgn * torch.linalg.cross(X[..., 1, :] - X[..., 0, :], X[..., 2, :] - X[..., 3, :], dim=-1)
+        out.append(n / (n.norm(dim=-1, keepdim=True) + 1e-9))
+    return torch.stack(out, dim=-2)
+
+
 def initial_depth(
     xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig, valid: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -342,6 +373,12 @@ def initial_depth(
             prior[..., follow] = dz[..., fb] / (L[:, None, fb] + 1e-6)
         if cfg.joint_arm and level is K.BONE_LEVELS[1]:
             arm = arm_signs(xy, z, mag, L, cfg, valid)
+        flex_hand = _FLEX_HAND[level]
+        if cfg.w_flex > 0 and (flex_hand >= 0).any():  # fingers bend towards the palm side
+            normal_z = palm_normals(xy, z)[..., 2]  # [B, T, 2]
+            sel = torch.as_tensor(flex_hand >= 0)
+            hand = torch.as_tensor(np.maximum(flex_hand, 0))
+            prior[..., sel] = torch.clamp(prior[..., sel] + cfg.w_flex * normal_z[..., hand[sel]], -1.0, 1.0)
         if arm is not None and level is K.BONE_LEVELS[1]:
             s = arm[..., 0]
         elif arm is not None and level is K.BONE_LEVELS[2]:
