@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from pipeline import kinematics as K
 from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
@@ -71,10 +72,10 @@ class LiftConfig:
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
+    length_smooth: float = 1.0  # Gaussian sigma (frames) on the 2D before taking length quantiles
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
     hand_scale_from_palm: bool = True  # finger lengths = average proportions x the palm's 2D scale
-    palm_shrink: float = 1.0  # factor on the palm scale (the 2D quantile is inflated by noise)
     w_flex: float = 1.0  # finger phalanges: preference for bending towards the palm side
     joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
     w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
@@ -97,7 +98,9 @@ class LiftConfig:
             check_positive(getattr(cfg, key), f"lift.{key}")
         for key in ("min_confidence", "w_reproj", "w_length", "w_smooth", "w_length_prior"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
-        for key in ("w_sign_prior", "length_floor", "margin"):
+        for key in ("w_sign_prior", "length_floor", "length_smooth", "margin", "w_flex"):
+            check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
+        for key in ("w_torso", "w_space", "w_torque", "torso_depth", "torso_half_width", "torso_length"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
         if cfg.init_quantile > 1:
             raise ParamsError(f"params.yaml: lift.init_quantile={cfg.init_quantile} must be <= 1")
@@ -171,6 +174,8 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     """Initial length per symmetric bone class [N_CLASSES]: the ``init_quantile`` of its confident
     2D lengths, at least ``length_floor`` x the average proportion x the person's scale (median
     ratio of those quantiles to the average proportions); the scaled average where unseen."""
+    if cfg.length_smooth > 0 and len(p) > 1:  # detector jitter inflates high quantiles of 2D lengths
+        p = gaussian_filter1d(p, cfg.length_smooth, axis=0, mode="nearest")
     l2 = K.bone_lengths(p)  # [T, B]
     ok = conf[:, K.BONE_CHILD] & conf[:, K.BONE_PARENT]
     prior = np.zeros(K.N_CLASSES)
@@ -191,7 +196,7 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
         palm = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[_PALM_BONES])
         r = q[palm] / prior[palm]
         r = r[np.isfinite(r)]
-        hand_scale = float(np.median(r)) * cfg.palm_shrink if len(r) else scale
+        hand_scale = float(np.median(r)) if len(r) else scale
         hand = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[K.HAND_BONES]) & (prior > 0.05)
         out[hand] = hand_scale * prior[hand]
     return out
