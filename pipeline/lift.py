@@ -72,6 +72,7 @@ class LiftConfig:
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
+    nose_floor: float = 1.0  # neck -> nose length at least this x average proportion x scale
     length_smooth: float = 1.0  # Gaussian sigma (frames) on the 2D before taking length quantiles
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
@@ -98,7 +99,7 @@ class LiftConfig:
             check_positive(getattr(cfg, key), f"lift.{key}")
         for key in ("min_confidence", "w_reproj", "w_length", "w_smooth", "w_length_prior"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
-        for key in ("w_sign_prior", "length_floor", "length_smooth", "margin", "w_flex"):
+        for key in ("w_sign_prior", "length_floor", "nose_floor", "length_smooth", "margin", "w_flex"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
         for key in ("w_torso", "w_space", "w_torque", "torso_depth", "torso_half_width", "torso_length"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
@@ -192,6 +193,10 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     scale = float(np.median(ratio[usable])) if usable.any() else 1.0
     floor = cfg.length_floor * scale * prior
     out = np.where(np.isfinite(q), np.maximum(np.nan_to_num(q), floor), scale * prior)
+    # the nose is always in front of the neck (that bone never lies in the image plane), so its 2D
+    # quantile underestimates it: at least the average proportion x the person's scale
+    nose = K.BONE_CLASS[_NOSE_BONE]
+    out[nose] = max(out[nose], cfg.nose_floor * scale * prior[nose])
     if cfg.hand_scale_from_palm:  # finger bones: average hand proportions x the palm's scale
         palm = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[_PALM_BONES])
         r = q[palm] / prior[palm]

@@ -161,6 +161,113 @@ def test_config_validation():
         lift.LiftConfig.from_params({"device": "tpu"})
 
 
+# -- sign selection and length components ------------------------------------------------------
+J = MANUAL_JOINTS.index
+
+
+def test_viterbi_prefers_cheap_path_and_ignores_padding():
+    # 2 states; 4 real frames (frame 2 slightly prefers state 0), then 3 padded frames preferring 0
+    unary = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.2], [1.0, 0.0], [0.0, 9.0], [0.0, 9.0], [0.0, 9.0]])
+    unary = unary[None, :, None]  # [1, 7, 1, 2]
+    trans = torch.tensor([[0.0, 0.5], [0.5, 0.0]]).expand(1, 6, 1, 2, 2)
+    # real frames alone: stay in state 1 (0.2 is cheaper than two switches of 0.5)
+    assert lift._viterbi(unary[:, :4], trans[:, :3])[0, :, 0].tolist() == [1, 1, 1, 1]
+    valid = torch.tensor([[1.0, 1, 1, 1, 0, 0, 0]])
+    assert lift._viterbi(unary, trans, valid)[0, :4, 0].tolist() == [1, 1, 1, 1]
+    assert lift._viterbi(unary, trans)[0, :, 0].tolist() == [1, 1, 1, 1, 0, 0, 0]  # without the mask
+
+
+def test_torso_weight():
+    pts = torch.tensor([[0.0, 0.5], [0.4, 0.5], [-0.6, 0.5], [0.0, -0.2], [0.0, 1.5], [-0.3, 1.0]])
+    w = lift.torso_weight(pts[None, None], CFG)[0, 0]
+    np.testing.assert_allclose(w.numpy(), [1.0, 0.5, 0.0, 0.0, 0.0, 1.0])  # soft edge at |x| = 0.4
+
+
+def _arm_frame(wrist: list[float]) -> torch.Tensor:
+    """One frame: right shoulder (-0.5, 0), elbow (-0.6, 0.5), wrist as given; left arm hanging."""
+    xy = np.zeros((1, 1, 50, 2))
+    xy[..., J("body_r_shoulder"), :], xy[..., J("body_l_shoulder"), :] = [-0.5, 0.0], [0.5, 0.0]
+    xy[..., J("body_r_elbow"), :], xy[..., J("body_r_wrist"), :] = [-0.6, 0.5], wrist
+    xy[..., J("body_l_elbow"), :], xy[..., J("body_l_wrist"), :] = [0.5, 0.8], [0.5, 1.48]
+    return torch.tensor(xy)
+
+
+def test_arm_signs_keep_a_wrist_over_the_torso_in_front_of_the_chest():
+    L = np.zeros(K.N_CLASSES)
+    L[K.BONE_CLASS] = K.PRIOR_LENGTHS  # upper arm 0.8, forearm 0.68: depth steps 0.616, 0.512
+    cfg = dataclasses.replace(CFG, w_torque=0.0, w_space=0.0)
+    z = lift.initial_depth(_arm_frame([-0.2, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    # of the four sign pairs (wrist z +1.13, +0.10, -0.10, -1.13) only both forward clears the chest
+    assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) == pytest.approx(-1.128, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) < -cfg.torso_depth
+
+
+def test_arm_signs_minimum_torque_bends_the_arm():
+    L = np.zeros(K.N_CLASSES)
+    L[K.BONE_CLASS] = K.PRIOR_LENGTHS
+    cfg = dataclasses.replace(CFG, w_torso=0.0, w_space=0.0, w_torque=1.0)
+    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    # the arm's centre of mass nearest the shoulder: upper arm and forearm go opposite ways
+    dz_upper = float(z[J("body_r_elbow")] - z[J("body_r_shoulder")])
+    dz_fore = float(z[J("body_r_wrist")] - z[J("body_r_elbow")])
+    assert abs(dz_upper) == pytest.approx(0.616, abs=1e-3) and abs(dz_fore) == pytest.approx(0.577, abs=1e-3)
+    assert dz_upper * dz_fore < 0
+    # adding the signing-space cost picks the bent pose with the wrist in front (elbow forward)
+    cfg = dataclasses.replace(cfg, w_space=1.0)
+    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) == pytest.approx(-0.616 + 0.577, abs=1e-3)
+
+
+def test_palm_normals_point_to_the_flexed_fingers():
+    g = K.synthetic_signer(50, np.random.default_rng(8))  # fingers flex 0.1-1.1 rad per joint
+    x = torch.tensor(g)
+    n = lift.palm_normals(x[None, ..., :2], x[None, ..., 2])[0].numpy()  # [T, 2, 3]
+    np.testing.assert_allclose(np.linalg.norm(n, axis=-1), 1.0, atol=1e-6)
+    for h, hand in enumerate(("lhand", "rhand")):
+        for finger in ("index", "middle", "ring", "pinky"):
+            tip = g[:, J(f"{hand}_{finger}4")] - g[:, J(f"{hand}_{finger}2")]
+            cos = (tip * n[:, h]).sum(-1) / np.linalg.norm(tip, axis=-1)
+            assert cos.min() > 0.0  # every frame: the finger bends towards the palm side
+
+
+def test_finger_lengths_follow_the_palm_scale():
+    rng = np.random.default_rng(9)
+    g = K.synthetic_signer(80, rng)
+    p, c = _observe(g, rng)
+    cfg = dataclasses.replace(CFG, length_smooth=0.0)
+    L = lift.init_lengths(p, c > 0, cfg)
+    prior = np.zeros(K.N_CLASSES)
+    prior[K.BONE_CLASS] = K.PRIOR_LENGTHS
+    fingers = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[K.HAND_BONES]) & (prior > 0.05)
+    ratio = L[fingers] / prior[fingers]
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)  # one scale for the whole hand
+    true = np.zeros(K.N_CLASSES)
+    true[K.BONE_CLASS] = K.bone_lengths(g)[0] / np.linalg.norm(g[0, 2] - g[0, 5])
+    assert np.abs(L[fingers] / true[fingers] - 1).max() < 0.25  # the generator scales bones +-10 %
+    off = lift.init_lengths(p, c > 0, dataclasses.replace(cfg, hand_scale_from_palm=False))
+    assert np.ptp(off[fingers] / prior[fingers]) > 0.05  # per-bone quantiles otherwise
+
+
+def test_length_smoothing_and_nose_floor():
+    rng = np.random.default_rng(10)
+    g = K.synthetic_signer(200, rng)
+    p, c = _observe(g, rng, noise=0.03)
+    true = np.zeros(K.N_CLASSES)
+    true[K.BONE_CLASS] = K.bone_lengths(g)[0] / np.linalg.norm(g[0, 2] - g[0, 5])
+    arm = K.BONE_CLASS[[lift._ARMS[0][0], lift._ARMS[0][1]]]
+    raw = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=0.0))
+    smooth = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=1.0))
+    # jitter inflates the high quantile; smoothing the 2D first removes most of that bias
+    assert (np.abs(smooth[arm] / true[arm] - 1) < np.abs(raw[arm] / true[arm] - 1)).all()
+    nose = K.BONE_CLASS[lift._NOSE_BONE]
+    ratio = smooth / np.where(true > 0, true, 1)
+    scale = float(np.median(smooth[K.BONE_CLASS[:7]] / K.PRIOR_LENGTHS[:7]))
+    assert smooth[nose] >= K.PRIOR_LENGTHS[lift._NOSE_BONE] * scale * 0.9  # floored at the proportion
+    assert ratio[nose] > 0.9
+
+
 # -- stage -----------------------------------------------------------------------------------
 def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str, list[np.ndarray]]:
     rng = np.random.default_rng(7)
