@@ -72,12 +72,9 @@ class LiftConfig:
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
-    nose_floor: float = 1.0  # neck -> nose length at least this x average proportion x scale
     length_smooth: float = 1.0  # Gaussian sigma (frames) on the 2D before taking length quantiles
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
-    hand_scale_from_palm: bool = True  # finger lengths = average proportions x the palm's 2D scale
-    w_flex: float = 1.0  # finger phalanges: preference for bending towards the palm side
     joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
     w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
     w_space: float = 1.0  # ... the same cost, weaker, for wrists not over the torso (signing space)
@@ -99,7 +96,7 @@ class LiftConfig:
             check_positive(getattr(cfg, key), f"lift.{key}")
         for key in ("min_confidence", "w_reproj", "w_length", "w_smooth", "w_length_prior"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
-        for key in ("w_sign_prior", "length_floor", "nose_floor", "length_smooth", "margin", "w_flex"):
+        for key in ("w_sign_prior", "length_floor", "length_smooth", "margin"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
         for key in ("w_torso", "w_space", "w_torque", "torso_depth", "torso_half_width", "torso_length"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
@@ -193,28 +190,7 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     scale = float(np.median(ratio[usable])) if usable.any() else 1.0
     floor = cfg.length_floor * scale * prior
     out = np.where(np.isfinite(q), np.maximum(np.nan_to_num(q), floor), scale * prior)
-    # the nose is always in front of the neck (that bone never lies in the image plane), so its 2D
-    # quantile underestimates it: at least the average proportion x the person's scale
-    nose = K.BONE_CLASS[_NOSE_BONE]
-    out[nose] = max(out[nose], cfg.nose_floor * scale * prior[nose])
-    if cfg.hand_scale_from_palm:  # finger bones: average hand proportions x the palm's scale
-        palm = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[_PALM_BONES])
-        r = q[palm] / prior[palm]
-        r = r[np.isfinite(r)]
-        hand_scale = float(np.median(r)) if len(r) else scale
-        hand = np.isin(np.arange(K.N_CLASSES), K.BONE_CLASS[K.HAND_BONES]) & (prior > 0.05)
-        out[hand] = hand_scale * prior[hand]
     return out
-
-
-# wrist -> index/middle/ring/pinky base (metacarpal) bones: the longest, most reliable hand bones
-_PALM_BONES = np.array(
-    [
-        b
-        for b, c in enumerate(K.BONE_CHILD)
-        if MANUAL_JOINTS[c].split("_")[-1] in ("index1", "middle1", "ring1", "pinky1")
-    ]
-)
 
 
 # -- depth-sign resolution ------------------------------------------------------------------
@@ -326,36 +302,6 @@ def arm_signs(
     return states[_viterbi(unary, trans, valid)]  # [B, T, 2, 2]
 
 
-# per hand: (wrist, middle base, index base, pinky base) joints and the palm-normal sign; the palm
-# side of a left hand is +cross(h, a), of a right hand -cross(h, a), h = wrist -> middle base,
-# a = pinky base -> index base (the two hands are mirror images)
-_PALMS = [
-    tuple(MANUAL_JOINTS.index(f"{h}_{j}") for j in ("wrist", "middle1", "index1", "pinky1")) + (sgn,)
-    for h, sgn in (("lhand", 1.0), ("rhand", -1.0))
-]
-# per bone: which hand's palm its flexion refers to (0 left, 1 right, -1 none: body, thumb, bases)
-_FLEX_HAND = np.array(
-    [
-        -1
-        if not MANUAL_JOINTS[c].startswith(("lhand", "rhand"))
-        or "thumb" in MANUAL_JOINTS[c]
-        or MANUAL_JOINTS[c][-1] in "01t"
-        else (0 if MANUAL_JOINTS[c].startswith("lhand") else 1)
-        for c in K.BONE_CHILD
-    ]
-)
-
-
-def palm_normals(xy: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Unit palm normals [B, T, 2, 3] (pointing out of the palm) of the left and right hand."""
-    out = []
-    for w, m, i, p, sgn in _PALMS:
-        X = torch.cat([xy[..., [w, m, i, p], :], z[..., [w, m, i, p], None]], dim=-1)
-        n = sgn * torch.linalg.cross(X[..., 1, :] - X[..., 0, :], X[..., 2, :] - X[..., 3, :], dim=-1)
-        out.append(n / (n.norm(dim=-1, keepdim=True) + 1e-9))
-    return torch.stack(out, dim=-2)
-
-
 def initial_depth(
     xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig, valid: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -383,12 +329,6 @@ def initial_depth(
             prior[..., follow] = dz[..., fb] / (L[:, None, fb] + 1e-6)
         if cfg.joint_arm and level is K.BONE_LEVELS[1]:
             arm = arm_signs(xy, z, mag, L, cfg, valid)
-        flex_hand = _FLEX_HAND[level]
-        if cfg.w_flex > 0 and (flex_hand >= 0).any():  # fingers bend towards the palm side
-            normal_z = palm_normals(xy, z)[..., 2]  # [B, T, 2]
-            sel = torch.as_tensor(flex_hand >= 0)
-            hand = torch.as_tensor(np.maximum(flex_hand, 0))
-            prior[..., sel] = torch.clamp(prior[..., sel] + cfg.w_flex * normal_z[..., hand[sel]], -1.0, 1.0)
         if arm is not None and level is K.BONE_LEVELS[1]:
             s = arm[..., 0]
         elif arm is not None and level is K.BONE_LEVELS[2]:
