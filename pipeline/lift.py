@@ -16,14 +16,16 @@ perspective camera with its scale absorbed into the bone lengths. Objective::
   + w_length_prior * mean_b ((L_b - Lbar_b) / Lbar_b)^2                (average body proportions)
 
 Initialisation: missing joints (c < min_confidence) are interpolated in time from confident
-frames; bone lengths start at a high quantile of their confident 2D lengths (a bone is never
-longer in 2D than in 3D under orthography), floored by a fraction of the average proportions;
-each bone's depth step is ``+-sqrt(L^2 - |d_2D|^2)``. The sign is chosen per bone by a Viterbi
-pass over time (a flip costs the squared jump of the depth step, so signs only flip where the
-bone crosses the image plane) with a unary prior: nose, forearms (hands in front of the body)
-point towards the camera, upper arms weakly away from it (elbows at the sides); hand bones follow the
-direction of the forearm / their parent bone. Then Adam refines all unknowns, batched over many
-sequences (padding + masks), on the GPU when ``lift.device`` allows.
+frames; bone lengths start at a high quantile of their confident 2D lengths after a light temporal
+smoothing (a bone is never longer in 2D than in 3D under orthography; jitter inflates the quantile),
+floored by a fraction of the average proportions; each bone's depth step is
+``+-sqrt(L^2 - |d_2D|^2)``. Signs are chosen by Viterbi passes over time (a flip costs the squared
+jump of the depth step, so signs only flip where a bone crosses the image plane): per bone for the
+nose (in front of the neck), shoulders (body yaw from the nose) and hand bones (follow the forearm /
+their parent bone); jointly for upper arm + forearm (4 states per arm) with costs on the wrist:
+not inside the torso when seen over it, in front of the body (signing space), and minimum
+gravitational torque at the shoulder. Then Adam refines all unknowns, batched over many sequences
+(padding + masks), on the GPU when ``lift.device`` allows.
 """
 
 from __future__ import annotations
