@@ -237,14 +237,16 @@ def _viterbi(unary: torch.Tensor, trans: torch.Tensor, valid: torch.Tensor | Non
     return state
 
 
-# (upper arm, forearm) bones of the right and the left arm and the shoulder joints
-_ARMS = [
-    (
-        int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_elbow") == K.BONE_CHILD)[0]),
-        int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_wrist") == K.BONE_CHILD)[0]),
-    )
-    for s in ("r", "l")
-]
+# (upper arm, forearm) bones of the right and the left arm [2, 2], and the shoulder joints
+_ARMS = np.array(
+    [
+        [
+            int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_{j}") == K.BONE_CHILD)[0])
+            for j in ("elbow", "wrist")
+        ]
+        for s in ("r", "l")
+    ]
+)
 _SHOULDERS = [MANUAL_JOINTS.index("body_r_shoulder"), MANUAL_JOINTS.index("body_l_shoulder")]
 _ARM_STATES = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # (upper, fore)
 
@@ -267,37 +269,34 @@ def arm_signs(
     valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Depth signs [B, T, 2 arms, 2 (upper arm, forearm)] of both arm bones chosen jointly by a
-    4-state Viterbi per arm: unary = sign prior + torso non-penetration (a wrist seen over the
-    torso lies at least ``torso_depth`` in front of the shoulder plane), transition = squared jump
-    of both depth steps (relative to the bone length)."""
+    4-state Viterbi per arm. Unary per state, with the wrist depth ``z_w`` it implies: the sign
+    prior (none by default), ``(w_torso * o + w_space * (1 - o)) * relu(z_w - z_front) / reach``
+    (a wrist seen over the torso, ``o`` = :func:`torso_weight`, cannot lie behind the chest surface
+    ``z_front``; elsewhere signing happens in front of the body) and ``w_torque * |c| / reach``
+    (the arm's centre of mass ``c`` horizontally close to the shoulder: minimum effort);
+    transition = squared jump of both depth steps relative to the bone lengths."""
     states = _ARM_STATES.to(xy.dtype).to(xy.device)  # [S, 2]
-    bones = torch.as_tensor(_ARMS, device=xy.device)  # [2, 2]
+    bones = torch.as_tensor(_ARMS, device=xy.device)  # [2 arms, (upper arm, forearm)]
     m = mag[..., bones]  # [B, T, 2, 2]
     scale = L[:, None, bones] + 0.05  # [B, 1, 2, 2]
+    reach = L[:, None, bones].sum(-1)[..., None]  # [B, 1, 2, 1] arm length
     prior = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)[bones]  # [2, 2]
-    rel = m / scale
     step = states[None, None, None] * m[..., None, :]  # [B, T, 2, S, 2] depth steps
     unary = (
-        cfg.w_sign_prior * rel[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])
+        cfg.w_sign_prior * (m / scale)[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])
     ).sum(-1)
     if cfg.w_torso > 0 or cfg.w_space > 0:
         zs = z[..., _SHOULDERS]  # [B, T, 2] shoulder depths
         zw = zs[..., None] + step.sum(-1)  # [B, T, 2, S] wrist depth per state
-        wrist = torch.as_tensor([K.BONE_CHILD[f] for _, f in _ARMS], device=xy.device)
-        over = torso_weight(xy[:, :, wrist], cfg)  # [B, T, 2]
+        over = torso_weight(xy[:, :, K.BONE_CHILD[_ARMS[:, 1]]], cfg)  # [B, T, 2]
         front = zs.mean(-1, keepdim=True) - cfg.torso_depth  # [B, T, 1] chest surface
-        reach = (L[:, None, bones].sum(-1))[..., None]  # [B, 1, 2, 1]
         weight = cfg.w_torso * over + cfg.w_space * (1.0 - over)
         unary = unary + weight[..., None] * torch.relu(zw - front[..., None]) / reach
-    if cfg.w_torque > 0:  # minimum gravitational torque at the shoulder: the arm's centre of
-        # mass (upper arm 55 %, forearm + hand 45 % of the arm's mass, each at its segment's
-        # middle) horizontally close to the shoulder; x is observed, so only depth differs
-        up, fore = torch.as_tensor(_ARMS, device=xy.device).unbind(-1)
-        xu = xy[:, :, K.BONE_CHILD[up.cpu().numpy()], 0] - xy[:, :, K.BONE_PARENT[up.cpu().numpy()], 0]
-        xf = xy[:, :, K.BONE_CHILD[fore.cpu().numpy()], 0] - xy[:, :, K.BONE_PARENT[fore.cpu().numpy()], 0]
-        com_x = (0.55 * 0.5 * xu + 0.45 * (xu + 0.5 * xf))[..., None]  # [B, T, 2, 1]
+    if cfg.w_torque > 0:  # centre of mass: upper arm 55 %, forearm + hand 45 % of the arm's mass,
+        # each at its segment's middle; x is observed, so only the depth differs between states
+        dx = xy[:, :, K.BONE_CHILD[_ARMS], 0] - xy[:, :, K.BONE_PARENT[_ARMS], 0]  # [B, T, 2, 2]
+        com_x = (0.55 * 0.5 * dx[..., 0] + 0.45 * (dx[..., 0] + 0.5 * dx[..., 1]))[..., None]
         com_z = 0.55 * 0.5 * step[..., 0] + 0.45 * (step[..., 0] + 0.5 * step[..., 1])  # [B, T, 2, S]
-        reach = L[:, None, torch.as_tensor(_ARMS, device=xy.device)].sum(-1)[..., None]
         unary = unary + cfg.w_torque * torch.sqrt(com_x**2 + com_z**2 + 1e-9) / reach
     r = step / scale[..., None, :]  # [B, T, 2, S, 2]
     trans = ((r[:, 1:, :, None, :, :] - r[:, :-1, :, :, None, :]) ** 2).sum(-1)  # [B, T-1, 2, S, S]
