@@ -68,13 +68,13 @@ def _prior_length(child: str) -> float:
 PRIOR_LENGTHS = np.array([_prior_length(MANUAL_JOINTS[c]) for c in BONE_CHILD])  # [N_BONES]
 HAND_BONES = np.array([MANUAL_JOINTS[c].split("_")[0] in ("lhand", "rhand") for c in BONE_CHILD])
 # Prior on the sign of each bone's depth step (-1 = towards the camera), used to resolve the
-# orthographic depth ambiguity: the nose is in front of the neck, forearms point forward (hands
-# in front of the body), upper arms weakly backward (with the hands working in front of the
-# chest the elbows hang at the sides, slightly behind the shoulder line; chosen after seeing
-# the synthetic corpus, see docs/benchmarks.md); shoulders and the detector link have no
-# preference. Hand bones follow the forearm / their parent bone (fingers
-# continue the hand's direction; they do not hyper-extend backwards); 2 marks "follow parent".
-_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": 0.3, "wrist": -1.0}
+# orthographic depth ambiguity: the nose is in front of the neck. Upper arms and forearms have no
+# fixed preference (0): pipeline.lift.arm_signs chooses them jointly from the torso, signing-space
+# and shoulder-torque costs (an earlier "upper arms weakly backward" was chosen after seeing the
+# project's own generator and was dropped). Shoulders and the detector link have no preference
+# either. Hand bones follow the forearm / their parent bone (fingers continue the hand's
+# direction; they do not hyper-extend backwards); 2 marks "follow parent".
+_SIGN_PRIOR = {"nose": -1.0, "shoulder": 0.0, "elbow": 0.0, "wrist": 0.0}
 BONE_SIGN_PRIOR = np.array(
     [
         _SIGN_PRIOR[MANUAL_JOINTS[c].split("_")[-1]] if MANUAL_JOINTS[c].startswith("body") else

@@ -16,14 +16,16 @@ perspective camera with its scale absorbed into the bone lengths. Objective::
   + w_length_prior * mean_b ((L_b - Lbar_b) / Lbar_b)^2                (average body proportions)
 
 Initialisation: missing joints (c < min_confidence) are interpolated in time from confident
-frames; bone lengths start at a high quantile of their confident 2D lengths (a bone is never
-longer in 2D than in 3D under orthography), floored by a fraction of the average proportions;
-each bone's depth step is ``+-sqrt(L^2 - |d_2D|^2)``. The sign is chosen per bone by a Viterbi
-pass over time (a flip costs the squared jump of the depth step, so signs only flip where the
-bone crosses the image plane) with a unary prior: nose, forearms (hands in front of the body)
-point towards the camera, upper arms weakly away from it (elbows at the sides); hand bones follow the
-direction of the forearm / their parent bone. Then Adam refines all unknowns, batched over many
-sequences (padding + masks), on the GPU when ``lift.device`` allows.
+frames; bone lengths start at a high quantile of their confident 2D lengths after a light temporal
+smoothing (a bone is never longer in 2D than in 3D under orthography; jitter inflates the quantile),
+floored by a fraction of the average proportions; each bone's depth step is
+``+-sqrt(L^2 - |d_2D|^2)``. Signs are chosen by Viterbi passes over time (a flip costs the squared
+jump of the depth step, so signs only flip where a bone crosses the image plane): per bone for the
+nose (in front of the neck), shoulders (body yaw from the nose) and hand bones (follow the forearm /
+their parent bone); jointly for upper arm + forearm (4 states per arm) with costs on the wrist:
+not inside the torso when seen over it, in front of the body (signing space), and minimum
+gravitational torque at the shoulder. Then Adam refines all unknowns, batched over many sequences
+(padding + masks), on the GPU when ``lift.device`` allows.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from pipeline import kinematics as K
 from pipeline.config import ParamsError, check_choice, check_positive, load_params, section
@@ -71,8 +74,16 @@ class LiftConfig:
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
+    length_smooth: float = 1.0  # Gaussian sigma (frames) on the 2D before taking length quantiles
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
     rigid_output: bool = True  # rebuild the output from the shared lengths (exactly rigid bones)
+    joint_arm: bool = True  # choose upper-arm and forearm depth signs jointly (4-state Viterbi)
+    w_torso: float = 2.0  # Viterbi: cost of a wrist seen over the torso lying behind the chest
+    w_space: float = 1.0  # ... the same cost, weaker, for wrists not over the torso (signing space)
+    w_torque: float = 1.0  # ... cost of the arm's gravitational torque at the shoulder (minimum effort)
+    torso_depth: float = 0.25  # chest surface in front of the shoulder plane (shoulder widths)
+    torso_half_width: float = 0.4  # half the chest/waist breadth (shoulder widths): torso's 2D extent in x
+    torso_length: float = 1.3  # neck to hips (shoulder widths): the torso's 2D extent below the neck
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> LiftConfig:
@@ -87,7 +98,9 @@ class LiftConfig:
             check_positive(getattr(cfg, key), f"lift.{key}")
         for key in ("min_confidence", "w_reproj", "w_length", "w_smooth", "w_length_prior"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
-        for key in ("w_sign_prior", "length_floor", "margin"):
+        for key in ("w_sign_prior", "length_floor", "length_smooth", "margin"):
+            check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
+        for key in ("w_torso", "w_space", "w_torque", "torso_depth", "torso_half_width", "torso_length"):
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
         if cfg.init_quantile > 1:
             raise ParamsError(f"params.yaml: lift.init_quantile={cfg.init_quantile} must be <= 1")
@@ -161,6 +174,8 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     """Initial length per symmetric bone class [N_CLASSES]: the ``init_quantile`` of its confident
     2D lengths, at least ``length_floor`` x the average proportion x the person's scale (median
     ratio of those quantiles to the average proportions); the scaled average where unseen."""
+    if cfg.length_smooth > 0 and len(p) > 1:  # detector jitter inflates high quantiles of 2D lengths
+        p = gaussian_filter1d(p, cfg.length_smooth, axis=0, mode="nearest")
     l2 = K.bone_lengths(p)  # [T, B]
     ok = conf[:, K.BONE_CHILD] & conf[:, K.BONE_PARENT]
     prior = np.zeros(K.N_CLASSES)
@@ -181,29 +196,16 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
 
 
 # -- depth-sign resolution ------------------------------------------------------------------
-def _viterbi_signs(m: torch.Tensor, prior: torch.Tensor, w_prior: float) -> torch.Tensor:
+def _viterbi_signs(
+    m: torch.Tensor, prior: torch.Tensor, w_prior: float, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-frame sign (+-1) of depth steps ``m`` [B, T, n] (relative, >= 0) minimising
     ``sum_t w_prior * m_t * relu(-s_t * prior_t) + (s_t m_t - s_t-1 m_t-1)^2``."""
-    B, T, n = m.shape
     signs = torch.tensor([1.0, -1.0], dtype=m.dtype, device=m.device)  # state 0: +, 1: -
-    unary_pos = w_prior * m * torch.relu(-prior)  # cost of s = +1
-    unary_neg = w_prior * m * torch.relu(prior)  # cost of s = -1
-    cost_pos, cost_neg = unary_pos[:, 0], unary_neg[:, 0]
-    back = torch.zeros((B, T, n, 2), dtype=torch.bool, device=m.device)  # True: came from "-"
-    for t in range(1, T):
-        a, b = m[:, t - 1], m[:, t]
-        same, cross = (b - a) ** 2, (b + a) ** 2  # keep the sign / flip it
-        pos_from_neg = cost_neg + cross < cost_pos + same
-        neg_from_neg = cost_neg + same < cost_pos + cross
-        new_pos = torch.where(pos_from_neg, cost_neg + cross, cost_pos + same) + unary_pos[:, t]
-        new_neg = torch.where(neg_from_neg, cost_neg + same, cost_pos + cross) + unary_neg[:, t]
-        back[:, t, :, 0], back[:, t, :, 1] = pos_from_neg, neg_from_neg
-        cost_pos, cost_neg = new_pos, new_neg
-    state = torch.zeros((B, T, n), dtype=torch.long, device=m.device)
-    state[:, T - 1] = (cost_neg < cost_pos).long()
-    for t in range(T - 1, 0, -1):
-        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0].long()
-    return signs[state]
+    unary = w_prior * m[..., None] * torch.relu(-signs * prior[..., None])  # [B, T, n, 2]
+    step = signs * m[..., None]
+    trans = (step[:, 1:, :, None, :] - step[:, :-1, :, :, None]) ** 2  # [B, T-1, n, 2, 2]
+    return signs[_viterbi(unary, trans, valid)]
 
 
 _NOSE_BONE = int(np.flatnonzero(K.BONE_CHILD == K.NOSE)[0])
@@ -214,8 +216,98 @@ _SHOULDER_BONES = [
 ]
 
 
-def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
-    """Depth z [B, T, 50] (root 0) from 2D ``xy`` [B, T, 50, 2] and class lengths [B, C]."""
+def _viterbi(unary: torch.Tensor, trans: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Minimum-cost state path: ``unary`` [B, T, n, S] costs, ``trans`` [B, T-1, n, S, S] costs
+    from state i at t-1 to state j at t; returns the states [B, T, n] (long). Frames where
+    ``valid`` [B, T] is 0 (padding) cost nothing, so they cannot change the path of real frames."""
+    if valid is not None:
+        unary = unary * valid[:, :, None, None]
+        trans = trans * valid[:, 1:, None, None, None]
+    B, T, n, S = unary.shape
+    cost = unary[:, 0]
+    back = torch.zeros((B, T, n, S), dtype=torch.long, device=unary.device)
+    for t in range(1, T):
+        total = cost[..., :, None] + trans[:, t - 1]  # [B, n, S_prev, S]
+        cost, back[:, t] = total.min(dim=-2)
+        cost = cost + unary[:, t]
+    state = torch.zeros((B, T, n), dtype=torch.long, device=unary.device)
+    state[:, T - 1] = cost.argmin(dim=-1)
+    for t in range(T - 1, 0, -1):
+        state[:, t - 1] = back[:, t].gather(-1, state[:, t, :, None])[..., 0]
+    return state
+
+
+# (upper arm, forearm) bones of the right and the left arm [2, 2], and the shoulder joints
+_ARMS = np.array(
+    [
+        [
+            int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_{j}") == K.BONE_CHILD)[0])
+            for j in ("elbow", "wrist")
+        ]
+        for s in ("r", "l")
+    ]
+)
+_SHOULDERS = [MANUAL_JOINTS.index("body_r_shoulder"), MANUAL_JOINTS.index("body_l_shoulder")]
+_ARM_STATES = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # (upper, fore)
+
+
+def torso_weight(xy: torch.Tensor, cfg: LiftConfig) -> torch.Tensor:
+    """How much a 2D point ``xy`` [B, T, n, 2] lies over the torso (1 inside, 0 outside, a soft
+    edge 0.1 wide): |x| below ``cfg.torso_half_width``, y from the neck down ``cfg.torso_length``
+    (body-centred units)."""
+    x, y = xy[..., 0].abs(), xy[..., 1]
+    inside_x = torch.clamp((cfg.torso_half_width - x) / 0.1 + 0.5, 0.0, 1.0)  # 0.1 wide soft edge
+    return inside_x * ((y > 0.0) & (y < cfg.torso_length)).to(xy.dtype)
+
+
+def arm_signs(
+    xy: torch.Tensor,
+    z: torch.Tensor,
+    mag: torch.Tensor,
+    L: torch.Tensor,
+    cfg: LiftConfig,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Depth signs [B, T, 2 arms, 2 (upper arm, forearm)] of both arm bones chosen jointly by a
+    4-state Viterbi per arm. Unary per state, with the wrist depth ``z_w`` it implies: the sign
+    prior (none by default), ``(w_torso * o + w_space * (1 - o)) * relu(z_w - z_front) / reach``
+    (a wrist seen over the torso, ``o`` = :func:`torso_weight`, cannot lie behind the chest surface
+    ``z_front``; elsewhere signing happens in front of the body) and ``w_torque * |c| / reach``
+    (the arm's centre of mass ``c`` horizontally close to the shoulder: minimum effort);
+    transition = squared jump of both depth steps relative to the bone lengths."""
+    states = _ARM_STATES.to(xy.dtype).to(xy.device)  # [S, 2]
+    bones = torch.as_tensor(_ARMS, device=xy.device)  # [2 arms, (upper arm, forearm)]
+    m = mag[..., bones]  # [B, T, 2, 2]
+    scale = L[:, None, bones] + 0.05  # [B, 1, 2, 2]
+    reach = L[:, None, bones].sum(-1)[..., None]  # [B, 1, 2, 1] arm length
+    prior = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)[bones]  # [2, 2]
+    step = states[None, None, None] * m[..., None, :]  # [B, T, 2, S, 2] depth steps
+    unary = (
+        cfg.w_sign_prior * (m / scale)[..., None, :] * torch.relu(-states[None, None, None] * prior[:, None])
+    ).sum(-1)
+    if cfg.w_torso > 0 or cfg.w_space > 0:
+        zs = z[..., _SHOULDERS]  # [B, T, 2] shoulder depths
+        zw = zs[..., None] + step.sum(-1)  # [B, T, 2, S] wrist depth per state
+        over = torso_weight(xy[:, :, K.BONE_CHILD[_ARMS[:, 1]]], cfg)  # [B, T, 2]
+        front = zs.mean(-1, keepdim=True) - cfg.torso_depth  # [B, T, 1] chest surface
+        weight = cfg.w_torso * over + cfg.w_space * (1.0 - over)
+        unary = unary + weight[..., None] * torch.relu(zw - front[..., None]) / reach
+    if cfg.w_torque > 0:  # centre of mass: upper arm 55 %, forearm + hand 45 % of the arm's mass,
+        # each at its segment's middle; x is observed, so only the depth differs between states
+        dx = xy[:, :, K.BONE_CHILD[_ARMS], 0] - xy[:, :, K.BONE_PARENT[_ARMS], 0]  # [B, T, 2, 2]
+        com_x = (0.55 * 0.5 * dx[..., 0] + 0.45 * (dx[..., 0] + 0.5 * dx[..., 1]))[..., None]
+        com_z = 0.55 * 0.5 * step[..., 0] + 0.45 * (step[..., 0] + 0.5 * step[..., 1])  # [B, T, 2, S]
+        unary = unary + cfg.w_torque * torch.sqrt(com_x**2 + com_z**2 + 1e-9) / reach
+    r = step / scale[..., None, :]  # [B, T, 2, S, 2]
+    trans = ((r[:, 1:, :, None, :, :] - r[:, :-1, :, :, None, :]) ** 2).sum(-1)  # [B, T-1, 2, S, S]
+    return states[_viterbi(unary, trans, valid)]  # [B, T, 2, 2]
+
+
+def initial_depth(
+    xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Depth z [B, T, 50] (root 0) from 2D ``xy`` [B, T, 50, 2] and class lengths [B, C];
+    ``valid`` [B, T] marks real (1) and padded (0) frames."""
     B, T = xy.shape[:2]
     child, parent = torch.as_tensor(K.BONE_CHILD), torch.as_tensor(K.BONE_PARENT)
     L = lengths[:, K.BONE_CLASS]  # [B, nb]
@@ -225,6 +317,7 @@ def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> t
     fixed = torch.as_tensor(K.BONE_SIGN_PRIOR, dtype=xy.dtype, device=xy.device)
     dz = torch.zeros_like(mag)
     z = torch.zeros((B, T, K.N_MANUAL), dtype=xy.dtype, device=xy.device)
+    arm = None
     for level in K.BONE_LEVELS:
         prior = fixed[level].expand(B, T, len(level)).clone()
         if level is K.BONE_LEVELS[0]:  # shoulders: the nose's x offset tells the body's yaw
@@ -235,7 +328,14 @@ def initial_depth(xy: torch.Tensor, lengths: torch.Tensor, cfg: LiftConfig) -> t
         if follow.any():
             fb = torch.as_tensor(K.BONE_FOLLOW[level[follow.cpu().numpy()]])
             prior[..., follow] = dz[..., fb] / (L[:, None, fb] + 1e-6)
-        s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior)
+        if cfg.joint_arm and level is K.BONE_LEVELS[1]:
+            arm = arm_signs(xy, z, mag, L, cfg, valid)
+        if arm is not None and level is K.BONE_LEVELS[1]:
+            s = arm[..., 0]
+        elif arm is not None and level is K.BONE_LEVELS[2]:
+            s = arm[..., 1]
+        else:
+            s = _viterbi_signs(rel[..., level], prior, cfg.w_sign_prior, valid)
         dz[..., level] = s * mag[..., level]
         z[..., K.BONE_CHILD[level]] = z[..., K.BONE_PARENT[level]] + dz[..., level]
     return z
@@ -263,7 +363,7 @@ def lift_batch(
     w = _pad([np.where(ok, c, 0.0) for ok, c in zip(confs, confidences, strict=True)], T, dtype).to(device)
     valid = _pad([np.ones(len(p)) for p in points], T, dtype).to(device)  # [B, T]
     L0 = torch.as_tensor(lengths0, dtype=dtype, device=device)
-    z0 = initial_depth(obs, L0, cfg)
+    z0 = initial_depth(obs, L0, cfg, valid)
 
     prior = np.zeros(K.N_CLASSES)
     prior[K.BONE_CLASS] = K.PRIOR_LENGTHS

@@ -161,6 +161,80 @@ def test_config_validation():
         lift.LiftConfig.from_params({"device": "tpu"})
 
 
+# -- sign selection and length components ------------------------------------------------------
+J = MANUAL_JOINTS.index
+
+
+def test_viterbi_prefers_cheap_path_and_ignores_padding():
+    # 2 states; 4 real frames (frame 2 slightly prefers state 0), then 3 padded frames preferring 0
+    unary = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.2], [1.0, 0.0], [0.0, 9.0], [0.0, 9.0], [0.0, 9.0]])
+    unary = unary[None, :, None]  # [1, 7, 1, 2]
+    trans = torch.tensor([[0.0, 0.5], [0.5, 0.0]]).expand(1, 6, 1, 2, 2)
+    # real frames alone: stay in state 1 (0.2 is cheaper than two switches of 0.5)
+    assert lift._viterbi(unary[:, :4], trans[:, :3])[0, :, 0].tolist() == [1, 1, 1, 1]
+    valid = torch.tensor([[1.0, 1, 1, 1, 0, 0, 0]])
+    assert lift._viterbi(unary, trans, valid)[0, :4, 0].tolist() == [1, 1, 1, 1]
+    assert lift._viterbi(unary, trans)[0, :, 0].tolist() == [1, 1, 1, 1, 0, 0, 0]  # without the mask
+
+
+def test_torso_weight():
+    pts = torch.tensor([[0.0, 0.5], [0.4, 0.5], [-0.6, 0.5], [0.0, -0.2], [0.0, 1.5], [-0.3, 1.0]])
+    w = lift.torso_weight(pts[None, None], CFG)[0, 0]
+    np.testing.assert_allclose(w.numpy(), [1.0, 0.5, 0.0, 0.0, 0.0, 1.0])  # soft edge at |x| = 0.4
+
+
+def _arm_frame(wrist: list[float]) -> torch.Tensor:
+    """One frame: right shoulder (-0.5, 0), elbow (-0.6, 0.5), wrist as given; left arm hanging."""
+    xy = np.zeros((1, 1, 50, 2))
+    xy[..., J("body_r_shoulder"), :], xy[..., J("body_l_shoulder"), :] = [-0.5, 0.0], [0.5, 0.0]
+    xy[..., J("body_r_elbow"), :], xy[..., J("body_r_wrist"), :] = [-0.6, 0.5], wrist
+    xy[..., J("body_l_elbow"), :], xy[..., J("body_l_wrist"), :] = [0.5, 0.8], [0.5, 1.48]
+    return torch.tensor(xy)
+
+
+def test_arm_signs_keep_a_wrist_over_the_torso_in_front_of_the_chest():
+    L = np.zeros(K.N_CLASSES)
+    L[K.BONE_CLASS] = K.PRIOR_LENGTHS  # upper arm 0.8, forearm 0.68: depth steps 0.616, 0.512
+    cfg = dataclasses.replace(CFG, w_torque=0.0, w_space=0.0)
+    z = lift.initial_depth(_arm_frame([-0.2, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    # of the four sign pairs (wrist z +1.13, +0.10, -0.10, -1.13) only both forward clears the chest
+    assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) == pytest.approx(-1.128, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) < -cfg.torso_depth
+
+
+def test_arm_signs_minimum_torque_bends_the_arm():
+    L = np.zeros(K.N_CLASSES)
+    L[K.BONE_CLASS] = K.PRIOR_LENGTHS
+    cfg = dataclasses.replace(CFG, w_torso=0.0, w_space=0.0, w_torque=1.0)
+    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    # the arm's centre of mass nearest the shoulder: upper arm and forearm go opposite ways
+    dz_upper = float(z[J("body_r_elbow")] - z[J("body_r_shoulder")])
+    dz_fore = float(z[J("body_r_wrist")] - z[J("body_r_elbow")])
+    assert abs(dz_upper) == pytest.approx(0.616, abs=1e-3) and abs(dz_fore) == pytest.approx(0.577, abs=1e-3)
+    assert dz_upper * dz_fore < 0
+    # adding the signing-space cost picks the bent pose with the wrist in front (elbow forward)
+    cfg = dataclasses.replace(cfg, w_space=1.0)
+    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
+    assert float(z[J("body_r_wrist")]) == pytest.approx(-0.616 + 0.577, abs=1e-3)
+
+
+def test_length_smoothing_removes_jitter_inflation():
+    rng = np.random.default_rng(10)
+    g = K.synthetic_signer(200, rng)
+    p, c = _observe(g, rng, noise=0.03)
+    true = np.zeros(K.N_CLASSES)
+    sw2d = np.linalg.norm(K.project(g)[:, 2] - K.project(g)[:, 5], axis=-1).mean()  # as _observe
+    true[K.BONE_CLASS] = K.bone_lengths(g)[0] / sw2d
+    arm = K.BONE_CLASS[[lift._ARMS[0][0], lift._ARMS[0][1]]]
+    raw = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=0.0))
+    smooth = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=1.0))
+    # jitter inflates the high quantile; smoothing the 2D first removes most of that bias
+    assert (np.abs(smooth[arm] / true[arm] - 1) < np.abs(raw[arm] / true[arm] - 1)).all()
+    assert (np.abs(smooth[arm] / true[arm] - 1) < 0.05).all()
+
+
 # -- stage -----------------------------------------------------------------------------------
 def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str, list[np.ndarray]]:
     rng = np.random.default_rng(7)
