@@ -8,7 +8,8 @@ to, :func:`pipeline.tracking.tracking_uri`). Each run's *variant* comes from its
 - ``loss.distil`` = 0 -> ``w/o KD`` (Table 3a), another value than 1 -> ``KD x<w>``;
 - ``student.text_encoder`` != ``bert`` -> ``w/o BERT`` (Table 3b);
 - ``vae.loss`` != ``bce`` -> ``MSE-VAE``;
-- none of these -> ``full``; combinations are joined with `` + ``.
+- none of these -> ``full``; combinations are joined with `` + ``;
+- ``student.seed`` set (a seed study of the student) -> `` (seed N)`` appended, its own variant.
 
 Runs are grouped by (``profile``, variant); only runs that carry evaluation metrics
 (``evaluate.<split>.<system>.<metric>``, logged by the ``evaluate`` stage) count, and when
@@ -192,7 +193,9 @@ def variant_of(params: dict[str, str]) -> str:
     vae_loss = params.get("vae.loss", "bce")
     if vae_loss != "bce":
         parts.append(f"{vae_loss.upper()}-VAE")
-    return " + ".join(parts) or "full"
+    name = " + ".join(parts) or "full"
+    seed = params.get("student.seed", "None")
+    return name if seed in ("None", "null", "") else f"{name} (seed {seed})"
 
 
 def _variant_key(v: str) -> tuple[int, str]:

@@ -263,6 +263,15 @@ def _digest(pairs: list[Pairs], files: list[Path]) -> str:
     return h.hexdigest()
 
 
+def training_seed(params: dict[str, Any]) -> int:
+    """``student.seed`` when set (seed studies of the student alone), else the global ``seed``."""
+    value = params.get("student", {}).get("seed")
+    value = params.get("seed", 0) if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParamsError(f"params.yaml: student.seed must be null or an integer >= 0, got {value!r}")
+    return value
+
+
 def main(
     lifted: Path = LIFTED,
     vae_dir: Path = VAE_DIR,
@@ -290,11 +299,12 @@ def main(
         )
     config = StudentConfig.from_params(sp, max_frames, vae.config.latent, n_features)
     fps = float(stores["train"].fps)
+    seed = training_seed(params)
     fingerprint = {
         "student": sp,
         "loss": weights,
         "train": train_params,
-        "seed": params.get("seed"),
+        "seed": seed,
         "data": _digest(list(pairs.values()), [vae_dir / "model.pt"]),
     }
 
@@ -302,7 +312,7 @@ def main(
     from pipeline import tracking  # here, not at import: the model code needs no MLflow (GPU benchmarks)
 
     with tracking.stage_run("train_student", params) as run:
-        training.seed(params.get("seed", 0))
+        training.seed(seed)
         tokenizer = load_tokenizer(config.pretrained)
         encoder_config = load_encoder_config(config.pretrained)
         student = Student(config, encoder_config, load_pretrained=True)

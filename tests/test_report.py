@@ -88,6 +88,9 @@ def _csv(path: Path) -> list[dict[str, str]]:
         ({"student.text_encoder": "transformer"}, "w/o BERT"),
         ({"vae.loss": "mse"}, "MSE-VAE"),
         ({"loss.distil": "0", "vae.loss": "mse"}, "w/o KD + MSE-VAE"),
+        ({"student.seed": "None"}, "full"),
+        ({"student.seed": "7"}, "full (seed 7)"),
+        ({"loss.distil": "0", "student.seed": "7"}, "w/o KD (seed 7)"),
     ],
 )
 def test_variant_of(params: dict[str, str], variant: str) -> None:

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from pipeline import train_student, training
+from pipeline.config import ParamsError
 from pipeline.models.text_encoder import load_tokenizer
 from pipeline.models.vae import VAE, VAEConfig, save_vae
 from pipeline.store import SplitStore, StoreError
@@ -162,6 +163,33 @@ def test_same_seed_same_metrics_and_distil_zero(
     c = run_stage(root, tracking_uri, monkeypatch)
     assert "distil" not in c["dev"] and c["dev"]["pose"] != a["dev"]["pose"]
     assert c["dev"]["total"] == pytest.approx(c["dev"]["pose"] + c["dev"]["length"])
+
+
+def test_student_seed_overrides_the_global_seed(
+    tmp_path: Path, tiny_bert: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.train_student import training_seed
+
+    assert training_seed({"seed": 5, "student": {"seed": None}}) == 5
+    assert training_seed({"seed": 5, "student": {"seed": 0}}) == 0
+    for bad in ("1", -1, 1.5, True):
+        with pytest.raises(ParamsError, match="student.seed"):
+            training_seed({"seed": 5, "student": {"seed": bad}})
+
+    def trained(name: str, global_seed: int, student_seed: int | None) -> dict[str, torch.Tensor]:
+        root = make_workspace(tmp_path / name, tiny_bert)
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["seed"], params["student"]["seed"] = global_seed, student_seed
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        run_stage(root, tracking_uri, monkeypatch)
+        return torch.load(root / "models/student/model.pt")
+
+    base = trained("a", 3, None)
+    same = trained("b", 99, 3)  # student.seed 3 = global seed 3 for this stage
+    other = trained("c", 3, 4)
+    trainable = [k for k in base if not k.startswith("encoder.")]
+    assert all(torch.equal(base[k], same[k]) for k in base)
+    assert any(not torch.equal(base[k], other[k]) for k in trainable)
 
 
 class KillError(Exception):
