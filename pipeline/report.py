@@ -11,6 +11,10 @@ to, :func:`pipeline.tracking.tracking_uri`). Each run's *variant* comes from its
 - none of these -> ``full``; combinations are joined with `` + ``;
 - ``student.seed`` set (a seed study of the student) -> `` (seed N)`` appended, its own variant.
 
+The ``seeds`` table pools the seeds instead: per (profile, variant without the seed) the newest
+run of every student seed (``student.seed``, else the global ``seed``) and the mean and sample
+standard deviation of the student's metrics over those seeds.
+
 Runs are grouped by (``profile``, variant); only runs that carry evaluation metrics
 (``evaluate.<split>.<system>.<metric>``, logged by the ``evaluate`` stage) count, and when
 several share a group the newest (start time) is used; the others are listed in ``runs.md``.
@@ -18,7 +22,8 @@ several share a group the newest (start time) is used; the others are listed in 
 Writes into ``--out`` (default ``reports/``): ``table1`` (FGD†, BLEU-1..4, ROUGE, dev and test),
 ``table2`` (FGD† per reference-length interval and over the first N frames, test split),
 ``table3a`` (KD vs no KD: FGD†, DurACC), ``table3b`` (BERT vs no BERT), ``ablations`` (every
-variant: FGD†, BLEU-4, ROUGE, DurACC, VAE hand MPJPE) and ``runs``, each as ``.md`` and
+variant: FGD†, BLEU-4, ROUGE, DurACC, VAE hand MPJPE), ``seeds`` (the same, mean and standard
+deviation over student seeds) and ``runs``, each as ``.md`` and
 ``.csv``, all tables in ``report.md``, and the plot ``report.png``. Beside our numbers, the
 paper's own PHOENIX-2014T numbers (Tables 1, 2, 3; :data:`PAPER_TABLE1` ...) are shown in rows
 labelled ``paper (PHOENIX-2014T, Table N)``; ours come from whatever corpus the runs used (by
@@ -159,6 +164,8 @@ class ExpRun:
     metrics: dict[str, float]
     variant: str = ""
     profile: str = ""
+    base_variant: str = ""  # the variant without the seed suffix
+    seed: str = ""  # the student's training seed (student.seed, else the global seed)
     older: list[str] = field(default_factory=list)  # names of older runs of the same variant/profile
 
     @property
@@ -178,6 +185,19 @@ class ExpRun:
 
 def variant_of(params: dict[str, str]) -> str:
     """The ablation variant named by a run's params (see the module docstring)."""
+    name = base_variant_of(params)
+    seed = params.get("student.seed", "None")
+    return name if seed in ("None", "null", "") else f"{name} (seed {seed})"
+
+
+def seed_of(params: dict[str, str]) -> str:
+    """The student's effective training seed: ``student.seed`` when set, else the global ``seed``."""
+    seed = params.get("student.seed", "None")
+    return params.get("seed", "?") if seed in ("None", "null", "") else seed
+
+
+def base_variant_of(params: dict[str, str]) -> str:
+    """The variant named by ``loss.distil``, ``student.text_encoder`` and ``vae.loss`` (no seed)."""
     parts = []
     try:
         distil = float(params.get("loss.distil", "1"))
@@ -193,9 +213,7 @@ def variant_of(params: dict[str, str]) -> str:
     vae_loss = params.get("vae.loss", "bce")
     if vae_loss != "bce":
         parts.append(f"{vae_loss.upper()}-VAE")
-    name = " + ".join(parts) or "full"
-    seed = params.get("student.seed", "None")
-    return name if seed in ("None", "null", "") else f"{name} (seed {seed})"
+    return " + ".join(parts) or "full"
 
 
 def _variant_key(v: str) -> tuple[int, str]:
@@ -246,6 +264,8 @@ def load_runs(client: Any, experiment: str) -> list[ExpRun]:
                     metrics=dict(r.data.metrics),
                     variant=variant_of(params),
                     profile=params.get("profile", "default"),
+                    base_variant=base_variant_of(params),
+                    seed=seed_of(params),
                 )
             )
         token = page.token
@@ -549,6 +569,48 @@ def ablations(runs: list[ExpRun]) -> Table:
     return Table("ablations", "Ablations: student metrics per variant", cols, rows, notes, digits)
 
 
+def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def seeds_table(all_runs: list[ExpRun], profile: str | None = None) -> Table:
+    """Per (profile, variant without seed): mean and sample SD over student seeds of the student's
+    FGD†, BLEU-4, ROUGE, DurACC (dev, test); the newest evaluated run of each seed counts."""
+    groups: dict[tuple[str, str], dict[str, ExpRun]] = {}
+    for r in sorted(all_runs, key=lambda r: r.start_time, reverse=True):
+        if r.has_eval and (profile is None or r.profile == profile):
+            groups.setdefault((r.profile, r.base_variant), {}).setdefault(r.seed, r)
+    metrics = [(s, k, h, d) for s in SPLITS for k, h, d in ABLATION_METRICS]
+    cols = ["variant", "profile", "seeds", "n"]
+    digits: dict[str, int] = {}
+    for s, _, h, d in metrics:
+        cols += [f"{s} {h}", f"{s} {h} sd"]
+        digits |= {f"{s} {h}": d, f"{s} {h} sd": d}
+    rows = []
+    order = sorted(groups, key=lambda g: (_profile_key(g[0]), _variant_key(g[1])))
+    for prof, variant in order:
+        by_seed = groups[(prof, variant)]
+        seeds = sorted(by_seed, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+        row: list[Any] = [variant, prof, ", ".join(seeds), len(seeds)]
+        for s, k, _, _ in metrics:
+            vals = [v for v in (_value(by_seed[x], s, "student", k) for x in seeds) if v is not None]
+            row += list(_mean_sd(vals))
+        rows.append(row)
+    notes = [
+        "Seed study: per variant the newest evaluated run of each student seed (`student.seed`, else the "
+        "global `seed`; `dvc exp run -S student.seed=N` retrains only the student, on the same corpus, VAE "
+        "and evaluation models); mean and sample standard deviation (sd, `–` for one seed) over those seeds."
+    ]
+    return Table(
+        "seeds", "Seeds: student metrics per variant, mean and SD over seeds", cols, rows, notes, digits
+    )
+
+
 def runs_table(all_runs: list[ExpRun], used: list[ExpRun]) -> Table:
     """Every parent run found, and whether the report uses it."""
     used_ids = {r.run_id for r in used}
@@ -560,8 +622,8 @@ def runs_table(all_runs: list[ExpRun], used: list[ExpRun]) -> Table:
             why = "no evaluation metrics"
         else:
             why = "older run of the same variant"
-        rows.append([r.name, r.run_id, r.started, r.status, r.profile, r.variant, why])
-    cols = ["run", "run_id", "started (UTC)", "status", "profile", "variant", "in report"]
+        rows.append([r.name, r.run_id, r.started, r.status, r.profile, r.variant, r.seed, why])
+    cols = ["run", "run_id", "started (UTC)", "status", "profile", "variant", "student seed", "in report"]
     notes = [
         "One parent run per DVC experiment (`dvc exp run`) or plain `dvc repro` (`workspace`). "
         "Per profile and variant the newest run with evaluation metrics is used."
@@ -649,7 +711,9 @@ def plot(runs: list[ExpRun], path: Path, split: str = "test") -> None:
 # --------------------------------------------------------------------------------------------- main
 
 
-def render(runs: list[ExpRun], all_runs: list[ExpRun], out: Path, source: str) -> list[Table]:
+def render(
+    runs: list[ExpRun], all_runs: list[ExpRun], out: Path, source: str, profile: str | None = None
+) -> list[Table]:
     """Write every table (md + csv), ``report.md`` and ``report.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     tables = [
@@ -658,6 +722,7 @@ def render(runs: list[ExpRun], all_runs: list[ExpRun], out: Path, source: str) -
         table3a(runs),
         table3b(runs),
         ablations(runs),
+        seeds_table(all_runs, profile),
         runs_table(all_runs, runs),
     ]
     for t in tables:
@@ -705,11 +770,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"pipeline.report: error: {exc}", file=sys.stderr)
         return 2
-    render(runs, all_runs, args.out, f"MLflow `{uri}`, experiment `{experiment}`")
+    render(runs, all_runs, args.out, f"MLflow `{uri}`, experiment `{experiment}`", args.profile)
     for r in runs:
         extra = f" (newest of {len(r.older) + 1})" if r.older else ""
         print(f"{r.profile:>8} {r.variant:<24} {r.name}{extra}")
-    print(f"report: {args.out / 'report.md'} (+ table*.md/csv, ablations, runs, report.png)")
+    print(f"report: {args.out / 'report.md'} (+ table*.md/csv, ablations, seeds, runs, report.png)")
     return 0
 
 

@@ -120,7 +120,7 @@ def test_select_newest_per_variant(store: str) -> None:
 def test_tables_values(store: str, tmp_path: Path) -> None:
     runs = report.load_runs(report.open_store(store), EXP)
     assert report.main(["--tracking-uri", store, "--experiment", EXP, "--out", str(tmp_path)]) == 0
-    for name in ("table1", "table2", "table3a", "table3b", "ablations", "runs"):
+    for name in ("table1", "table2", "table3a", "table3b", "ablations", "seeds", "runs"):
         assert (tmp_path / f"{name}.md").is_file() and (tmp_path / f"{name}.csv").is_file()
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
@@ -203,3 +203,40 @@ def test_missing_variants_noted(store: str) -> None:
     t = report.table3a(runs)
     assert "Missing variant(s): w/o KD [tiny]." in t.markdown()
     assert [row[1] for row in t.rows if row[0] == "ours"] == ["GT", "L_pose + L_length + L_distil (w/ KD)"]
+
+
+def test_seeds_table_pools_student_seeds(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(EXP)
+    base = BASE | {"seed": "1234"}
+    _parent(client, exp_id, "seed2-old", base | {"student.seed": "2"}, _metrics(0.9, 0.1, 9.0, 0.1))
+    _parent(client, exp_id, "global", base | {"student.seed": "None"}, _metrics(0.1, 0.5, 4.0, 0.1))
+    _parent(client, exp_id, "seed2", base | {"student.seed": "2"}, _metrics(0.3, 0.7, 6.0, 0.1))
+    _parent(
+        client,
+        exp_id,
+        "nokd3",
+        base | {"loss.distil": "0", "student.seed": "3"},
+        _metrics(0.5, 0.2, 1.0, 0.1),
+    )
+    runs = report.load_runs(report.open_store(uri), EXP)
+    assert {r.name: (r.base_variant, r.seed) for r in runs} == {
+        "seed2-old": ("full", "2"),
+        "global": ("full", "1234"),
+        "seed2": ("full", "2"),
+        "nokd3": ("w/o KD", "3"),
+    }
+    t = report.seeds_table(runs)
+    rows = {row[0]: dict(zip(t.columns, row, strict=True)) for row in t.rows}
+    assert list(rows) == ["full", "w/o KD"]
+    full = rows["full"]
+    assert full["seeds"] == "2, 1234" and full["n"] == 2  # the newest seed-2 run only
+    assert full["test FGD†"] == pytest.approx(12.0)  # 10 x mean(0.1 + 1, 0.3 + 1)
+    assert full["test FGD† sd"] == pytest.approx(10 * 0.2 / 2**0.5)
+    assert full["dev DurACC"] == pytest.approx(0.6) and full["dev BLEU-4"] == pytest.approx(5.0)
+    assert rows["w/o KD"]["n"] == 1 and rows["w/o KD"]["test FGD† sd"] is None
+    assert "| w/o KD | tiny | 3 | 1 | 5.000 | – |" in t.markdown()
+    assert report.main(["--tracking-uri", uri, "--experiment", EXP, "--out", str(tmp_path / "r")]) == 0
+    assert "## Seeds" in (tmp_path / "r" / "report.md").read_text()
+    assert (tmp_path / "r" / "seeds.csv").is_file()
