@@ -548,6 +548,12 @@ def main() -> None:
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     tf = UnitRange.load(SRC / "transform.json")
+    missing = [s for s in SPLITS if not (SRC / s).is_dir()]
+    if missing:
+        raise StoreError(
+            f"{SRC}: no {'/'.join(missing)} split — the corpus must have train, dev and test "
+            f"(*.<split>.corpus.csv for OpenPose sources); lift and the later stages need all three"
+        )
     stores = {s: SplitStore.load(SRC / s) for s in SPLITS}
     lifted, metrics = {}, {"device": device.type}
     for split, store in stores.items():

@@ -85,7 +85,7 @@ def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
-    """The README's real-data commands: pt_skels sample and the Czech OpenPose demo (+ a CSV)."""
+    """The README's real-data commands through `lift`: pt_skels sample and the Czech OpenPose demo."""
     if not (SHARED / "data" / "phoenix14t-pt-sample").is_dir():
         pytest.skip(f"real data fixtures under {SHARED} not available")
     if shutil.which("dvc") is None or shutil.which("git") is None:
@@ -98,24 +98,38 @@ def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
 
-    def exp_run(*sets: str) -> None:
-        cmd = ["dvc", "exp", "run", "normalise"] + [a for s in sets for a in ("-S", s)]
+    def exp_run(*sets: str) -> subprocess.CompletedProcess[str]:
+        cmd = ["dvc", "exp", "run", "lift"] + [a for s in sets for a in ("-S", s)]
         run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        return run
 
-    exp_run("data.source=pt_skels", "data.path=../shared/data/phoenix14t-pt-sample")
+    run = exp_run("data.source=pt_skels", "data.path=../shared/data/phoenix14t-pt-sample")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
     assert ingest["source"] == "pt_skels" and ingest["train"]["sequences"] == 5
     out = SplitStore.load(repo / "data" / "normalised" / "test")
     assert out.channels == ["x", "y", "z"] and len(out) == 5
+    lifted = SplitStore.load(repo / "data" / "lifted" / "test")  # 3D passes through, mapped to [0, 1]
+    assert lifted.poses.shape == out.poses.shape
+    assert lifted.poses.min() >= 0.0 and lifted.poses.max() <= 1.0
+    assert json.loads((repo / "metrics" / "lift.json").read_text())["test"]["sequences"] == 5
 
     demo = tmp_path / "czech"
     shutil.copytree(SHARED / "data" / "openpose-czech-demo", demo)
     header = "name|video|start|end|speaker|orth|translation\n"
     (demo / "demo.train.corpus.csv").write_text(header + "rec01|rec01/1/*.png|-1|-1|A|X|x .\n")
     (demo / "demo.dev.corpus.csv").write_text(header + "rec02|rec02/1/*.png|-1|-1|B|Y|y .\n")
-    exp_run("data.source=openpose", f"data.path={demo}")
+    run = exp_run("data.source=openpose", f"data.path={demo}")  # no test split: lift says so
+    assert run.returncode != 0 and "no test split" in run.stderr + run.stdout
+    shutil.copytree(demo / "rec02", demo / "rec03")  # a test recording (each folder serves one row)
+    (demo / "demo.test.corpus.csv").write_text(header + "rec03|rec03/1/*.png|-1|-1|B|Y|y .\n")
+    run = exp_run("data.source=openpose", f"data.path={demo}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     normalised = json.loads((repo / "metrics" / "normalise.json").read_text())
     assert normalised["train"]["frames_dropped_no_person"] == 1
     out = SplitStore.load(repo / "data" / "normalised" / "train")
     assert out.channels == ["x", "y", "c"] and out.poses.shape == (31, 50, 3)
+    lifted = SplitStore.load(repo / "data" / "lifted" / "train")  # 2D -> 3D
+    assert lifted.poses.shape == (31, 50, 3)
+    lift = json.loads((repo / "metrics" / "lift.json").read_text())
+    assert lift["train"]["reprojection_error"] < 0.1 and lift["train"]["bone_length_cv"] < 0.02

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from pipeline import kinematics as K
 from pipeline import lift
 from pipeline.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT
-from pipeline.store import SplitStore
+from pipeline.store import SplitStore, StoreError
 from pipeline.transform import UnitRange
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -318,6 +319,14 @@ def test_stage_rejects_bad_sequence(tmp_path, monkeypatch):
     np.save(d / "poses.npy", poses)
     with pytest.raises(lift.LiftError, match=r"'dev/dev-1'"):
         _run_stage(tmp_path, monkeypatch)
+
+
+def test_stage_names_a_missing_split(tmp_path, monkeypatch):
+    _write_normalised(tmp_path, three_d=False)
+    shutil.rmtree(tmp_path / "data/normalised/test")
+    with pytest.raises(StoreError, match=r"data/normalised: no test split"):
+        _run_stage(tmp_path, monkeypatch)
+    assert not (tmp_path / "data/lifted").exists()
 
 
 @pytest.mark.skipif(not (SHARED / "data/openpose-czech-demo").is_dir(), reason="../shared czech data absent")
