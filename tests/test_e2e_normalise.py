@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.config import load_params
 from pipeline.normalise import denormalise
+from pipeline.smoke import SKIP_PREFIXES, copy_tree
 from pipeline.store import SPLITS, SplitStore
 from pipeline.transform import UnitRange
 
@@ -21,19 +22,8 @@ SHARED = ROOT.parent / "shared"
 
 
 def copy_repo(dst: Path) -> None:
-    """Tracked and untracked-but-not-ignored files of the working tree (no data/metrics)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        src = ROOT / rel
-        if rel.startswith(("metrics/", "data/", "models/")) or not src.is_file():
-            continue
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst / rel)
+    """The working tree without data, models and metrics (the stages under test write them)."""
+    copy_tree(ROOT, dst, skip=(*SKIP_PREFIXES, "metrics/"))
 
 
 @pytest.mark.e2e

