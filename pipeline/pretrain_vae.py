@@ -18,7 +18,6 @@ counted in ``clipped``. MLflow: one child run ``pretrain_vae`` (see :mod:`pipeli
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -140,13 +139,6 @@ def reconstruction_metrics(
     }
 
 
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
 def vae_params(params: dict[str, Any]) -> dict[str, Any]:
     """The ``vae`` section, validated."""
     p = section(params, "vae")
@@ -177,7 +169,7 @@ def main(
         "vae": vp,
         "train": train_params,
         "seed": params.get("seed"),
-        "data": _digest(train, dev),
+        "data": training.data_digest(train, dev),
     }
 
     training.set_cpu_threads(vp.get("cpu_threads", 0))

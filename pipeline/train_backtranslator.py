@@ -23,7 +23,6 @@ MLflow: child run ``train_backtranslator`` (:mod:`pipeline.tracking`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -174,16 +173,12 @@ def main(
     config = SLTConfig.from_params(
         {**bp, "max_tokens": max_tokens}, pairs["train"].frames[0].shape[1], len(vocab)
     )
-    h = hashlib.sha1()
-    for s in ("train", "dev"):
-        for text, f in zip(pairs[s].texts, pairs[s].frames, strict=True):
-            h.update(text.encode())
-            h.update(f.tobytes())
+    data = [list(zip(pairs[s].texts, pairs[s].frames, strict=True)) for s in ("train", "dev")]
     fingerprint = {
         "backtranslator": bp,
         "train": train_params,
         "seed": params.get("seed"),
-        "data": h.hexdigest(),
+        "data": training.data_digest(data),
     }
 
     training.set_cpu_threads(bp.get("cpu_threads", 0))

@@ -18,7 +18,6 @@ MLflow: child run ``train_fgd_encoder`` (:mod:`pipeline.tracking`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -120,7 +119,7 @@ def main(lifted: Path = LIFTED, out_dir: Path = OUT_DIR, ckpt_dir: Path = CKPT_D
     train, clip_train = split_windows(stores["train"], lifted / "train", size, int(fp["train_stride"]))
     dev, clip_dev = split_windows(stores["dev"], lifted / "dev", size, int(fp["stride"]))
     config = TAEConfig.from_params(fp, n_features=train.shape[-1])
-    digest = hashlib.sha1(train.tobytes() + dev.tobytes()).hexdigest()
+    digest = training.data_digest(train, dev)
     fingerprint = {"fgd": fp, "train": train_params, "seed": params.get("seed"), "data": digest}
 
     training.set_cpu_threads(fp.get("cpu_threads", 0))

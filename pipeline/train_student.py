@@ -28,7 +28,6 @@ flattened params, ``train/*`` per step/epoch, ``val/*`` per epoch, the final met
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -37,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -252,17 +250,6 @@ def dev_metrics(module: StudentModule, loader: DataLoader) -> dict[str, float]:
     return result
 
 
-def _digest(pairs: list[Pairs], files: list[Path]) -> str:
-    h = hashlib.sha1()
-    for p in pairs:
-        h.update("\n".join(p.texts).encode())
-        for f in p.frames:
-            h.update(np.ascontiguousarray(f).tobytes())
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def training_seed(params: dict[str, Any]) -> int:
     """``student.seed`` when set (seed studies of the student alone), else the global ``seed``."""
     value = params.get("student", {}).get("seed")
@@ -305,7 +292,9 @@ def main(
         "loss": weights,
         "train": train_params,
         "seed": seed,
-        "data": _digest(list(pairs.values()), [vae_dir / "model.pt"]),
+        "data": training.data_digest(
+            [("\n".join(p.texts), p.frames) for p in pairs.values()], vae_dir / "model.pt"
+        ),
     }
 
     training.set_cpu_threads(sp.get("cpu_threads", 0))

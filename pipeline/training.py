@@ -18,8 +18,9 @@ from the ``train`` params section and returns it with the checkpoint to resume f
   start: expected, since a fresh start has no ``last.ckpt``.)
 
 Stages call :func:`seed` before building their model, :func:`prepare_ckpt_dir` with a
-fingerprint of everything the checkpoint depends on (so a rerun with other params starts fresh
-instead of resuming a stale run), and :func:`clear_checkpoints` after a successful fit.
+fingerprint of everything the checkpoint depends on (params and the :func:`data_digest` of the
+data; so a rerun with other params starts fresh instead of resuming a stale run), and
+:func:`clear_checkpoints` after a successful fit.
 
 Multi-GPU / multi-node (DDP): set ``train.strategy=ddp`` and ``train.devices`` (and
 ``train.num_nodes``). On one node DVC can launch it directly
@@ -32,6 +33,7 @@ rank 0 writes outputs and MLflow runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 
@@ -175,6 +178,32 @@ def make_trainer(
     if path:
         log.info("resuming from %s", path)
     return trainer, path
+
+
+def data_digest(*parts: Any) -> str:
+    """SHA-1 of the training data for a checkpoint fingerprint, fed in order: arrays (their
+    C-order bytes), ``str`` (UTF-8), ``bytes``, ``Path`` (the file's contents), and lists or
+    tuples of these (their items in order)."""
+    h = hashlib.sha1()
+
+    def feed(part: Any) -> None:
+        if isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, str):
+            h.update(part.encode())
+        elif isinstance(part, bytes):
+            h.update(part)
+        elif isinstance(part, Path):
+            h.update(part.read_bytes())
+        elif isinstance(part, list | tuple):
+            for item in part:
+                feed(item)
+        else:
+            raise TypeError(f"data_digest: cannot hash a {type(part).__name__}")
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()
 
 
 def prepare_ckpt_dir(ckpt_dir: str | Path, fingerprint: dict[str, Any]) -> Path:

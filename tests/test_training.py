@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import lightning as L
@@ -129,3 +130,18 @@ def test_configure_gpu_kernels_turns_off_cudnn_attention_with_cuda(monkeypatch: 
         assert torch.backends.cuda.mem_efficient_sdp_enabled()  # the length-agnostic kernels stay
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_data_digest_is_order_and_content_sensitive(tmp_path: Path) -> None:
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, dtype=np.float32)
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"weights")
+    ref = hashlib.sha1(a.tobytes() + b"text" + b.tobytes() + b"weights").hexdigest()
+    assert training.data_digest(a, "text", b, f) == ref
+    assert training.data_digest([(a, "text"), [b]], f) == ref  # nesting only groups, same stream
+    assert training.data_digest(a.T.copy().T, "text", b, f) == ref  # layout-independent (C-order bytes)
+    assert training.data_digest(b, "text", a, f) != ref
+    f.write_bytes(b"other")
+    assert training.data_digest(a, "text", b, f) != ref
+    with pytest.raises(TypeError, match="cannot hash a dict"):
+        training.data_digest({"a": 1})
