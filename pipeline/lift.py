@@ -18,8 +18,9 @@ perspective camera with its scale absorbed into the bone lengths. Objective::
 Initialisation: missing joints (c < min_confidence) are interpolated in time from confident
 frames; bone lengths start at a high quantile of their confident 2D lengths after a light temporal
 smoothing (a bone is never longer in 2D than in 3D under orthography; jitter inflates the quantile),
-floored by a fraction of the average proportions; each bone's depth step is
-``+-sqrt(L^2 - |d_2D|^2)``. Signs are chosen by Viterbi passes over time (a flip costs the squared
+for the shoulders a low quantile (signers face the camera: the shoulders get depth only where
+their 2D looks shortened), floored by a fraction of the average proportions; each bone's depth
+step is ``+-sqrt(L^2 - |d_2D|^2)``. Signs are chosen by Viterbi passes over time (a flip costs the squared
 jump of the depth step, so signs only flip where a bone crosses the image plane): per bone for the
 nose (in front of the neck), shoulders (body yaw from the nose) and hand bones (follow the forearm /
 their parent bone); jointly for upper arm + forearm (4 states per arm) with costs on the wrist:
@@ -73,6 +74,7 @@ class LiftConfig:
     w_length_prior: float = 0.01
     w_sign_prior: float = 1.0  # Viterbi: unary weight of the depth-direction prior
     init_quantile: float = 0.9  # initial bone length = this quantile of its 2D lengths
+    shoulder_quantile: float | None = 0.05  # ... for the shoulder bones (None = init_quantile)
     length_floor: float = 0.8  # ... but at least this fraction of the average proportion
     length_smooth: float = 1.0  # Gaussian sigma (frames) on the 2D before taking length quantiles
     margin: float = 0.05  # relative margin of the [0, 1] map fitted on train
@@ -104,6 +106,10 @@ class LiftConfig:
             check_positive(getattr(cfg, key), f"lift.{key}", allow_zero=True)
         if cfg.init_quantile > 1:
             raise ParamsError(f"params.yaml: lift.init_quantile={cfg.init_quantile} must be <= 1")
+        if cfg.shoulder_quantile is not None and not 0 < cfg.shoulder_quantile <= 1:
+            raise ParamsError(
+                f"params.yaml: lift.shoulder_quantile={cfg.shoulder_quantile} must be null or in (0, 1]"
+            )
         return cfg
 
 
@@ -170,9 +176,15 @@ def _rest_pose_2d() -> np.ndarray:
 _REST_2D = _rest_pose_2d()
 
 
+_SHOULDER_CLASS = int(
+    K.BONE_CLASS[int(np.flatnonzero(MANUAL_JOINTS.index("body_r_shoulder") == K.BONE_CHILD)[0])]
+)
+
+
 def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray:
     """Initial length per symmetric bone class [N_CLASSES]: the ``init_quantile`` of its confident
-    2D lengths, at least ``length_floor`` x the average proportion x the person's scale (median
+    2D lengths (``shoulder_quantile`` for the shoulders, when set), at least ``length_floor`` x
+    the average proportion x the person's scale (median
     ratio of those quantiles to the average proportions); the scaled average where unseen."""
     if cfg.length_smooth > 0 and len(p) > 1:  # detector jitter inflates high quantiles of 2D lengths
         p = gaussian_filter1d(p, cfg.length_smooth, axis=0, mode="nearest")
@@ -185,7 +197,10 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
         bones = k == K.BONE_CLASS
         vals = l2[:, bones][ok[:, bones]]
         if len(vals) >= 3:
-            q[k] = np.quantile(vals, cfg.init_quantile)
+            quantile = cfg.init_quantile
+            if k == _SHOULDER_CLASS and cfg.shoulder_quantile is not None:
+                quantile = cfg.shoulder_quantile
+            q[k] = np.quantile(vals, quantile)
     # the person's overall scale relative to the average proportions (median over bones)
     ratio = q / prior
     usable = np.isfinite(ratio) & (prior > 0.05)

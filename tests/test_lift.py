@@ -79,11 +79,13 @@ def test_procrustes_undoes_similarity_but_not_reflection():
 
 # -- lifting ---------------------------------------------------------------------------------
 def test_known_synthetic_case_recovered():
-    # a signer for whom the priors hold: elbows behind the shoulder line, average proportions
+    # a signer for whom the priors hold: elbows behind the shoulder line, average proportions;
+    # the generator turns the body by up to +-29 deg, so the shoulders have real depth: no
+    # frontal-shoulder prior (shoulder_quantile) here
     rng = np.random.default_rng(2)
     gts = [K.synthetic_signer(60, rng, elbow_back=1.5) for _ in range(4)]
     obs = [_observe(g, rng, 0.002) for g in gts]
-    cfg = dataclasses.replace(CFG, length_floor=1.0)
+    cfg = dataclasses.replace(CFG, length_floor=1.0, shoulder_quantile=None)
     out = lift.lift_sequences([o[0] for o in obs], [o[1] for o in obs], list("abcd"), cfg, CPU)
     errs, flats = [], []
     for o, g, (p, _) in zip(out, gts, obs, strict=True):
@@ -160,6 +162,10 @@ def test_config_validation():
         lift.LiftConfig.from_params({"bogus": 1})
     with pytest.raises(lift.ParamsError, match="lift.device"):
         lift.LiftConfig.from_params({"device": "tpu"})
+    assert lift.LiftConfig.from_params({"shoulder_quantile": None}).shoulder_quantile is None
+    for bad in (0.0, 1.5):
+        with pytest.raises(lift.ParamsError, match=rf"lift.shoulder_quantile={bad}"):
+            lift.LiftConfig.from_params({"shoulder_quantile": bad})
 
 
 # -- sign selection and length components ------------------------------------------------------
@@ -234,6 +240,24 @@ def test_length_smoothing_removes_jitter_inflation():
     # jitter inflates the high quantile; smoothing the 2D first removes most of that bias
     assert (np.abs(smooth[arm] / true[arm] - 1) < np.abs(raw[arm] / true[arm] - 1)).all()
     assert (np.abs(smooth[arm] / true[arm] - 1) < 0.05).all()
+
+
+def test_low_shoulder_quantile_keeps_frontal_shoulders_flat():
+    # a signer facing the camera: 2D shoulders at +-0.5 with detector jitter, arms as generated
+    rng = np.random.default_rng(11)
+    p, c = _observe(K.synthetic_signer(120, rng), rng, noise=0.002)
+    for j, sx in ((J("body_r_shoulder"), -0.5), (J("body_l_shoulder"), 0.5)):
+        p[:, j] = [sx, 0.0] + rng.normal(0, 0.02, (len(p), 2))
+    depth = {}
+    for q in (None, 0.05):
+        cfg = dataclasses.replace(CFG, shoulder_quantile=q)
+        L = lift.init_lengths(p, c > 0, cfg)[lift._SHOULDER_CLASS]
+        half = np.median(np.linalg.norm(p[:, J("body_r_shoulder")] - p[:, K.ROOT], axis=-1))
+        assert (L - half > 0.005) if q is None else (half - L > 0.005)
+        out = lift.lift_sequences([p], [c], ["s"], cfg, CPU)[0]
+        depth[q] = np.abs(out[:, [J("body_r_shoulder"), J("body_l_shoulder")], 2]).mean()
+    # jitter turns a long shoulder bone into fake body yaw; a short one stays in the image plane
+    assert depth[0.05] < 0.4 * depth[None] and depth[0.05] < 0.05
 
 
 # -- stage -----------------------------------------------------------------------------------
