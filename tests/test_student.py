@@ -271,20 +271,13 @@ def test_pad_sequences_and_mask() -> None:
 
 
 @pytest.mark.parametrize("freeze", [False, True])
-def test_bert_from_local_path_trains_unless_frozen(tmp_path, tokenizer, freeze: bool) -> None:
-    from transformers import BertConfig, BertModel
+def test_bert_from_local_path_trains_unless_frozen(tmp_path, freeze: bool) -> None:
+    from conftest import save_tiny_bert
 
-    from pipeline.models.text_encoder import BertEncoder
+    from pipeline.models.text_encoder import BertEncoder, load_encoder_config
 
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    BertModel(config).save_pretrained(tmp_path)  # any local path is passed to from_pretrained as is
-    enc = BertEncoder(config, str(tmp_path), freeze=freeze)
+    path = save_tiny_bert(tmp_path / "bert")  # any local path is passed to from_pretrained as is
+    enc = BertEncoder(load_encoder_config(path), str(path), freeze=freeze)
     assert enc.model.training is not freeze  # from_pretrained returns eval mode: fine-tuning needs dropout on
     assert all(p.requires_grad is not freeze for p in enc.parameters())
     enc.train()
