@@ -176,11 +176,6 @@ def _rest_pose_2d() -> np.ndarray:
 _REST_2D = _rest_pose_2d()
 
 
-_SHOULDER_CLASS = int(
-    K.BONE_CLASS[int(np.flatnonzero(MANUAL_JOINTS.index("body_r_shoulder") == K.BONE_CHILD)[0])]
-)
-
-
 def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray:
     """Initial length per symmetric bone class [N_CLASSES]: the ``init_quantile`` of its confident
     2D lengths (``shoulder_quantile`` for the shoulders, when set), at least ``length_floor`` x
@@ -229,6 +224,7 @@ _SHOULDER_BONES = [
     (int(np.flatnonzero(MANUAL_JOINTS.index(f"body_{s}_shoulder") == K.BONE_CHILD)[0]), sx)
     for s, sx in (("r", -1.0), ("l", 1.0))
 ]
+_SHOULDER_CLASS = int(K.BONE_CLASS[_SHOULDER_BONES[0][0]])  # both shoulders: one symmetric class
 
 
 def _viterbi(unary: torch.Tensor, trans: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
