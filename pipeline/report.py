@@ -186,14 +186,20 @@ class ExpRun:
 def variant_of(params: dict[str, str]) -> str:
     """The ablation variant named by a run's params (see the module docstring)."""
     name = base_variant_of(params)
+    seed = _student_seed(params)
+    return name if seed is None else f"{name} (seed {seed})"
+
+
+def _student_seed(params: dict[str, str]) -> str | None:
+    """``student.seed`` as logged, or None when unset (MLflow logs null as ``None``)."""
     seed = params.get("student.seed", "None")
-    return name if seed in ("None", "null", "") else f"{name} (seed {seed})"
+    return None if seed in ("None", "null", "") else seed
 
 
 def seed_of(params: dict[str, str]) -> str:
     """The student's effective training seed: ``student.seed`` when set, else the global ``seed``."""
-    seed = params.get("student.seed", "None")
-    return params.get("seed", "?") if seed in ("None", "null", "") else seed
+    seed = _student_seed(params)
+    return params.get("seed", "?") if seed is None else seed
 
 
 def base_variant_of(params: dict[str, str]) -> str:
