@@ -1,7 +1,7 @@
-"""Inference with a trained student: text -> 3D sign poses (CLI, evaluate, MLflow model, benchmark).
+"""The trained student as a product: its saved directory, and text -> 3D sign poses.
 
-:func:`load_student` reads a ``models/student`` directory (written by
-:func:`pipeline.train_student.save_student`) into a :class:`StudentGenerator` whose ``generate``
+:func:`save_student` writes a self-contained ``models/student`` directory (the ``train_student``
+stage); :func:`load_student` reads it into a :class:`StudentGenerator` whose ``generate``
 returns poses in the lifted [0, 1] space. :class:`Translator` adds what a user needs on top:
 device choice (``auto`` = CUDA when available), batching, input checks, truncation of over-long
 sentences to the text encoder's limit (logged warning) and the inverse of the lift stage's
@@ -9,14 +9,17 @@ sentences to the text encoder's limit (logged warning) and the inverse of the li
 returns float32 ``[T, J, 3]`` arrays in body-centred 3D units (neck origin, shoulder width 1,
 x right, y down, z away from the camera).
 
-This module imports only torch, transformers, numpy and project modules without MLflow, DVC,
-Lightning or pose-format, so it runs on a bare GPU machine (``benchmarks/translate_latency.py``).
+Used by the ``train_student`` and ``evaluate`` stages, the ``translate`` and ``serve`` tools and
+the latency benchmark. This module imports only torch, transformers, numpy and project modules
+without MLflow, DVC, Lightning or pose-format, so it runs on a bare GPU machine
+(``benchmarks/translate_latency.py``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.config import check_positive
-from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE
+from pipeline.config import check_positive, resolve_device
+from pipeline.data.sequences import tokenize
+from pipeline.data.transform import UnitRange
+from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model
 from pipeline.models.student import Student, StudentConfig, predict_frames
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE, load_vae
-from pipeline.transform import UnitRange
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +43,6 @@ DEFAULT_LIFT_TRANSFORM = Path("data/lifted/transform.json")
 
 class InputError(ValueError):
     """Unusable input for translation (no sentence, an empty sentence)."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as given (ValueError for an
-    unknown name or CUDA without a usable GPU)."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device {device!r}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)"
-        )
-    return dev
 
 
 @dataclass
@@ -89,8 +77,6 @@ class StudentGenerator:
                 texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
             return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-        from pipeline.sequences import tokenize
-
         enc = tokenize(self.tokenizer, texts)
         if self.max_tokens and enc["input_ids"].shape[1] > self.max_tokens:
             lens = enc["attention_mask"].sum(1)
@@ -140,8 +126,34 @@ def _encoder_limit(tokenizer: Any, encoder_config: Any) -> int | None:
     return min(limits) if limits else None
 
 
+def save_student(
+    directory: str | Path,
+    student: Student,
+    vae: VAE,
+    tokenizer: Any,
+    encoder_config: Any,
+    meta: dict[str, Any],
+    lift_transform: str | Path | None = None,
+) -> Path:
+    """Write a self-contained student directory: ``config.json`` (the StudentConfig and ``meta``:
+    joints, fps), ``model.pt``, ``vae/`` (the PGM/LGM), ``encoder/`` (the text encoder's
+    transformers config), ``tokenizer/`` and, when ``lift_transform`` (``data/lifted/transform.json``)
+    exists, ``lift_transform.json``, so inference maps poses back to body-centred 3D units."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / CONFIG_FILE).write_text(json.dumps({"student": student.config.to_dict(), **meta}, indent=1))
+    state = {k: v.detach().cpu().float().contiguous() for k, v in student.state_dict().items()}
+    torch.save(state, d / WEIGHTS_FILE)
+    save_model(vae.cpu().float(), d / "vae")
+    encoder_config.save_pretrained(d / "encoder")
+    tokenizer.save_pretrained(d / "tokenizer")
+    if lift_transform is not None and Path(lift_transform).is_file():
+        shutil.copyfile(lift_transform, d / LIFT_TRANSFORM_FILE)
+    return d
+
+
 def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentGenerator:
-    """Load a directory written by the ``train_student`` stage; eval mode, no gradients, no network."""
+    """Load a directory written by :func:`save_student`; eval mode, no gradients, no network."""
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: no such model directory (run `dvc repro train_student` first)")
@@ -223,7 +235,7 @@ class Translator:
         batch_size: int = 32,
     ) -> Translator:
         """Load ``model_dir`` on ``device`` (``auto``: CUDA when available) with its lift transform."""
-        generator = load_student(model_dir, resolve_device(device))
+        generator = load_student(model_dir, resolve_device(device, "device"))
         generator.truncate = True
         path = find_lift_transform(model_dir, transform)
         unit = UnitRange.load(path)

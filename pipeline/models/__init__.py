@@ -1,5 +1,8 @@
-"""Model definitions: plain PyTorch ``nn.Module``s with a config dataclass each.
+"""Model definitions: plain PyTorch ``nn.Module``s, each with a config dataclass (its params section).
 
-``vae`` — the single-frame pose VAE whose encoder is the Latent Guiding Module (LGM) and whose
-decoder is the Pose Generating Module (PGM) of the paper (§3.2, Eq. 1-2).
+``vae`` (the single-frame pose VAE: encoder = LGM, decoder = PGM, §3.2), ``text_encoder`` (BERT or
+the from-scratch Transformer of the w/o-BERT ablation), ``student`` (the Latent Learning Module:
+length regulator + NAR decoder, §3.3-3.4, Eq. 4-11), ``fgd_encoder`` (NSLP-G's Transformer
+autoencoder, the FGD feature extractor, Eq. 12), ``backtranslator`` (pose -> text for BLEU/ROUGE),
+``layers`` (shared blocks) and ``io`` (``config.json`` + ``model.pt`` directories).
 """

@@ -24,80 +24,49 @@ Sigmoid + BCE, numerically stable and safe under bf16 autocast).
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.config import ParamsError
-from pipeline.models.text_encoder import DEFAULT_PRETRAINED, ENCODERS, build_text_encoder
-from pipeline.sequences import length_mask
-
-POSITIONAL = ("sinusoidal", "learned")
+from pipeline.config import ParamsError, check_fields, param
+from pipeline.data.sequences import length_mask, tokenize
+from pipeline.models.layers import sinusoidal_encoding
+from pipeline.models.text_encoder import DEFAULT_PRETRAINED, build_text_encoder
 
 
 @dataclass
 class StudentConfig:
-    """Hyper-parameters of :class:`Student` (``student`` params section + data/VAE-derived sizes)."""
+    """Hyper-parameters of :class:`Student`: the model keys of the params section ``student``
+    (``max_frames`` = the resolved ``T_max``, ``latent`` and ``n_features`` come from the data and
+    the VAE)."""
 
-    text_encoder: str = "bert"  # bert | transformer (w/o-BERT ablation)
+    text_encoder: Literal["bert", "transformer"] = "bert"  # transformer = the w/o-BERT ablation
     pretrained: str = DEFAULT_PRETRAINED  # HF name / local path / the offline MiniLM package
     freeze_bert: bool = False
-    scratch_layers: int | None = None  # depth of the ``transformer`` encoder; None = the BERT's depth
-    decoder_dim: int | None = 256  # None = the encoder's width
-    decoder_layers: int = 2
-    decoder_heads: int = 4
-    decoder_ffn: int = 512
-    dropout: float = 0.1
-    length_hidden: list[int] = field(default_factory=lambda: [256])  # FC widths of the regulator
-    positional: str = "sinusoidal"  # decoder queries: sinusoidal | learned
-    max_frames: int = 200  # T_max (resolved: never null here)
-    latent: int = 32  # VAE latent size d
-    n_features: int = 150  # J * 3
+    scratch_layers: int | None = param(None, gt=0)  # depth of the ``transformer`` encoder; None = the BERT's
+    decoder_dim: int | None = param(256, gt=0)  # None = the encoder's width
+    decoder_layers: int = param(2, gt=0)
+    decoder_heads: int = param(4, gt=0)
+    decoder_ffn: int = param(512, gt=0)
+    dropout: float = param(0.1, ge=0, lt=1)
+    length_hidden: list[int] = param([256])  # FC widths of the regulator
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # decoder queries
+    max_frames: int = param(200, gt=0, derived=True)  # T_max (resolved: never null here)
+    latent: int = param(32, gt=0, derived=True)  # VAE latent size d
+    n_features: int = param(150, gt=0, derived=True)  # J * 3
 
     def __post_init__(self) -> None:
-        if self.text_encoder not in ENCODERS:
-            raise ParamsError(
-                f"student.text_encoder={self.text_encoder!r} is invalid; expected one of {ENCODERS}"
-            )
-        if self.positional not in POSITIONAL:
-            raise ParamsError(
-                f"student.positional={self.positional!r} is invalid; expected one of {POSITIONAL}"
-            )
-        self.length_hidden = [int(h) for h in self.length_hidden]
-        for key in ("decoder_layers", "decoder_heads", "decoder_ffn", "max_frames", "latent", "n_features"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ParamsError(f"student.{key}={value!r} is invalid; expected an int > 0")
-        if self.decoder_dim is not None and (self.decoder_dim <= 0 or self.decoder_dim % self.decoder_heads):
+        check_fields(self, "student")
+        if self.decoder_dim is not None and self.decoder_dim % self.decoder_heads:
             raise ParamsError(
                 f"student.decoder_dim={self.decoder_dim!r} is invalid; expected a positive multiple of "
                 f"student.decoder_heads={self.decoder_heads}"
             )
-        if self.scratch_layers is not None and (
-            not isinstance(self.scratch_layers, int)
-            or isinstance(self.scratch_layers, bool)
-            or self.scratch_layers <= 0
-        ):
-            raise ParamsError(
-                f"student.scratch_layers={self.scratch_layers!r} is invalid; expected null or an int > 0"
-            )
-        if not 0 <= self.dropout < 1:
-            raise ParamsError(f"student.dropout={self.dropout!r} is invalid; expected 0 <= dropout < 1")
         if any(h <= 0 for h in self.length_hidden):
             raise ParamsError(f"student.length_hidden={self.length_hidden!r} is invalid; expected widths > 0")
-
-    @classmethod
-    def from_params(
-        cls, student: dict[str, Any], max_frames: int, latent: int, n_features: int
-    ) -> StudentConfig:
-        """Build from the ``student`` section (training-only keys such as ``lr`` are ignored)."""
-        names = {f.name for f in fields(cls)} - {"max_frames", "latent", "n_features"}
-        kwargs = {k: v for k, v in student.items() if k in names}
-        return cls(max_frames=max_frames, latent=latent, n_features=n_features, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,16 +83,6 @@ class StudentOutput:
     def ratio(self) -> torch.Tensor:
         """Predicted ``T / T_max`` in (0, 1): the regulator's Sigmoid."""
         return torch.sigmoid(self.ratio_logit.float())
-
-
-def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
-    """``[length, dim]`` sine/cosine positional encodings (Vaswani et al.)."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim)
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)[:, : dim // 2]
-    return pe
 
 
 class LengthRegulator(nn.Module):
@@ -201,11 +160,11 @@ class Student(nn.Module):
         )
         self.to_latent = nn.Linear(d, config.latent)
         for module in (self.memory_proj, self.length, self.decoder, self.to_latent):
-            for name, param in module.named_parameters():
-                if param.dim() > 1:
-                    nn.init.xavier_uniform_(param)
+            for name, weight in module.named_parameters():
+                if weight.dim() > 1:
+                    nn.init.xavier_uniform_(weight)
                 elif name.endswith("bias") and "norm" not in name:
-                    nn.init.zeros_(param)
+                    nn.init.zeros_(weight)
 
     @property
     def encoder_is_fixed(self) -> bool:
@@ -238,8 +197,6 @@ def encode_texts(
     """
     if not student.encoder_is_fixed:
         raise ValueError("encode_texts needs a frozen pretrained encoder (student.freeze_bert: true, bert)")
-    from pipeline.sequences import tokenize
-
     mode = student.encoder.training
     student.encoder.eval()
     device = next(student.encoder.parameters()).device
@@ -261,11 +218,6 @@ def encode_texts(
 def predict_frames(ratio: torch.Tensor, max_frames: int) -> torch.Tensor:
     """``T_hat = clamp(round(ratio * T_max), 1, T_max)`` (long)."""
     return torch.clamp(torch.round(ratio.float() * max_frames), 1, max_frames).long()
-
-
-def duration_accuracy(pred: torch.Tensor, true: torch.Tensor, margin: float = 25.0) -> torch.Tensor:
-    """DurACC: share of sequences with ``|T_hat - T| < margin`` frames (1 s at 25 fps)."""
-    return ((pred.float() - true.float()).abs() < margin).float().mean()
 
 
 def student_losses(

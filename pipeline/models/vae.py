@@ -17,46 +17,35 @@ Loss (Eq. 2): ``total = recon + kl_weight * KL(q(z|y) || N(0, I))`` where
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.config import ParamsError
-from pipeline.models.io import load_model, save_model
+from pipeline.config import ParamsError, check_fields, param
+from pipeline.models.io import load_model
 
 LOSSES = ("bce", "mse")
 
 
 @dataclass
 class VAEConfig:
-    """Hyper-parameters of :class:`VAE`."""
+    """Hyper-parameters of :class:`VAE`: the params section ``vae`` (``n_features`` = J * 3 comes
+    from the data)."""
 
-    n_features: int = 150  # J * 3 (50 manual joints x [x, y, z])
-    hidden: list[int] = field(default_factory=lambda: [256, 128])  # encoder widths; decoder mirrors
-    latent: int = 32
-    kl_weight: float = 1e-4  # lambda of Eq. 2
-    loss: str = "bce"  # "bce" (Eq. 7) | "mse"
+    n_features: int = param(150, gt=0, derived=True)  # J * 3 (50 manual joints x [x, y, z])
+    hidden: list[int] = param([256, 128])  # encoder widths; decoder mirrors
+    latent: int = param(32, gt=0)
+    kl_weight: float = param(1e-4, ge=0)  # lambda of Eq. 2
+    loss: Literal["bce", "mse"] = "bce"  # "bce" (Eq. 7) | "mse"
 
     def __post_init__(self) -> None:
-        self.hidden = [int(h) for h in self.hidden]
-        if self.loss not in LOSSES:
-            raise ParamsError(f"vae.loss={self.loss!r} is invalid; expected one of {LOSSES}")
+        check_fields(self, "vae")
         if len(self.hidden) != 2 or min(self.hidden) <= 0:
             raise ParamsError(f"vae.hidden={self.hidden!r} is invalid; expected two positive widths")
-        if self.n_features <= 0 or self.latent <= 0:
-            raise ParamsError(f"VAEConfig: n_features={self.n_features}, latent={self.latent} must be > 0")
-        if self.kl_weight < 0:
-            raise ParamsError(f"vae.kl_weight={self.kl_weight!r} is invalid; expected a number >= 0")
-
-    @classmethod
-    def from_params(cls, vae_params: dict[str, Any], n_features: int) -> VAEConfig:
-        """Build from the ``vae`` params section (unknown training keys such as ``lr`` are ignored)."""
-        names = {f.name for f in fields(cls)} - {"n_features"}
-        return cls(n_features=n_features, **{k: v for k, v in vae_params.items() if k in names})
 
 
 class VAE(nn.Module):
@@ -151,11 +140,6 @@ def vae_loss(
     return {"total": recon + kl_weight * kl, "recon": recon, "kl": kl}
 
 
-def save_vae(model: VAE, directory: str | Path) -> Path:
-    """Write ``<directory>/config.json`` and ``<directory>/model.pt``."""
-    return save_model(model, directory)
-
-
 def load_vae(directory: str | Path, map_location: str | torch.device = "cpu") -> VAE:
-    """Load a VAE written by :func:`save_vae`: eval mode, every parameter frozen."""
+    """Load a VAE saved with :func:`pipeline.models.io.save_model`: eval mode, every parameter frozen."""
     return load_model(VAE, VAEConfig, directory, "VAE", map_location)

@@ -1,6 +1,6 @@
 """The whole synthetic corpus: params validation, per-sequence generation, writing all outputs.
 
-Output layout under ``out`` (see docs/CONTRACTS.md, row ``synthesize``)::
+Output layout under ``out`` (see docs/ARCHITECTURE.md, section *synthesize*)::
 
     openpose/<split>/<name>/<name>_<frame:012d>_keypoints.json  OpenPose 1.3 JSON, frames 0..T-1
     annotations/PHOENIX-2014-T.<split>.corpus.csv   name|video|start|end|speaker|orth|translation
@@ -25,99 +25,53 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import PARAMS_FILE, ParamsError, check_positive
-from pipeline.skeleton import RAW_JOINTS
-from pipeline.store import SPLITS, SplitStore
+from pipeline.config import PARAMS_FILE, ParamsError, param
+from pipeline.data.corpus_csv import write_corpus
+from pipeline.data.openpose import write_video
+from pipeline.data.skeleton import RAW_JOINTS
+from pipeline.data.store import SPLITS, SplitStore
+from pipeline.synth.body import make_camera, make_signers, pose_body_frame, to_camera
 from pipeline.synth.detector import DetectorConfig, detect
 from pipeline.synth.grammar import sample_corpus
-from pipeline.synth.kinematics import make_camera, make_signers, pose_body_frame, to_camera
 from pipeline.synth.motion import build_controls
-from pipeline.synth.writer import write_corpus_csv, write_video
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """The ``synthetic`` params section (validated)."""
+    """The ``synthetic`` params section."""
 
-    n_train: int = 600
-    n_dev: int = 60
-    n_test: int = 60
-    n_signers: int = 6
-    fps: float = 25.0
+    n_train: int = param(600, gt=0)
+    n_dev: int = param(60, gt=0)
+    n_test: int = param(60, gt=0)
+    n_signers: int = param(6, gt=0)
+    fps: float = param(25.0, gt=0)
     image_size: tuple[int, int] = (210, 260)  # width, height
-    min_glosses: int = 3
-    max_glosses: int = 8
-    max_frames: int = 200
+    min_glosses: int = param(3, gt=0)
+    max_glosses: int = param(8, gt=0)
+    max_frames: int = param(200, gt=0)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
-    @classmethod
-    def from_params(cls, sec: dict[str, Any]) -> SynthConfig:
-        """Validate ``params['synthetic']``; raise :class:`ParamsError` naming the bad key."""
-        known = {f for f in cls.__dataclass_fields__}
-        for key in sec:
-            if key not in known:
-                raise ParamsError(f"{PARAMS_FILE}: unknown key synthetic.{key} (known: {sorted(known)})")
-        kw: dict[str, Any] = {}
-        for key in ("n_train", "n_dev", "n_test", "n_signers", "min_glosses", "max_glosses", "max_frames"):
-            if key in sec:
-                kw[key] = _int(sec[key], f"synthetic.{key}")
-        if "fps" in sec:
-            kw["fps"] = float(check_positive(sec["fps"], "synthetic.fps"))
-        if "image_size" in sec:
-            size = sec["image_size"]
-            if not isinstance(size, (list, tuple)) or len(size) != 2:
-                raise ParamsError(
-                    f"{PARAMS_FILE}: synthetic.image_size={size!r} is invalid; expected [width, height]"
-                )
-            kw["image_size"] = tuple(_int(v, "synthetic.image_size") for v in size)
-        if "detector" in sec:
-            kw["detector"] = _detector(sec["detector"])
-        cfg = cls(**kw)
-        if cfg.max_glosses < cfg.min_glosses:
+    def __post_init__(self) -> None:
+        if min(self.image_size) <= 0:
             raise ParamsError(
-                f"{PARAMS_FILE}: synthetic.max_glosses={cfg.max_glosses} is below "
-                f"synthetic.min_glosses={cfg.min_glosses}"
+                f"{PARAMS_FILE}: synthetic.image_size={list(self.image_size)} is invalid; "
+                "expected [width, height] > 0"
             )
-        if cfg.max_frames < 10 * cfg.max_glosses:
+        if self.max_glosses < self.min_glosses:
             raise ParamsError(
-                f"{PARAMS_FILE}: synthetic.max_frames={cfg.max_frames} is too small for "
-                f"synthetic.max_glosses={cfg.max_glosses}; expected >= {10 * cfg.max_glosses}"
+                f"{PARAMS_FILE}: synthetic.max_glosses={self.max_glosses} is below "
+                f"synthetic.min_glosses={self.min_glosses}"
             )
-        return cfg
+        if self.max_frames < 10 * self.max_glosses:
+            raise ParamsError(
+                f"{PARAMS_FILE}: synthetic.max_frames={self.max_frames} is too small for "
+                f"synthetic.max_glosses={self.max_glosses}; expected >= {10 * self.max_glosses}"
+            )
 
     @property
     def sizes(self) -> dict[str, int]:
         """Sequences per split."""
         return {"train": self.n_train, "dev": self.n_dev, "test": self.n_test}
-
-
-def _int(value: Any, key: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ParamsError(f"{PARAMS_FILE}: {key}={value!r} is invalid; expected an integer > 0")
-    return value
-
-
-def _detector(sec: Any) -> DetectorConfig:
-    if not isinstance(sec, dict):
-        raise ParamsError(f"{PARAMS_FILE}: synthetic.detector must be a mapping, got {sec!r}")
-    known = set(DetectorConfig.__dataclass_fields__)
-    kw = {}
-    for key, value in sec.items():
-        name = f"synthetic.detector.{key}"
-        if key not in known:
-            raise ParamsError(f"{PARAMS_FILE}: unknown key {name} (known: {sorted(known)})")
-        check_positive(value, name, allow_zero=True)
-        if key != "jitter_px" and value > 1:
-            raise ParamsError(f"{PARAMS_FILE}: {name}={value!r} is invalid; expected a probability in [0, 1]")
-        kw[key] = float(value)
-    return DetectorConfig(**kw)
-
-
-def check_seed(seed: Any) -> int:
-    """``params.seed`` must be a non-negative integer."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ParamsError(f"{PARAMS_FILE}: seed={seed!r} is invalid; expected an integer >= 0")
-    return seed
 
 
 def generate_corpus(cfg: SynthConfig, seed: int, out: str | Path) -> dict[str, Any]:
@@ -164,7 +118,7 @@ def generate_corpus(cfg: SynthConfig, seed: int, out: str | Path) -> dict[str, A
                     counts[k] += det[k]
             while pending:
                 pending.popleft().result()
-            write_corpus_csv(out / "annotations" / f"PHOENIX-2014-T.{split}.corpus.csv", rows)
+            write_corpus(out / "annotations" / f"PHOENIX-2014-T.{split}.corpus.csv", rows)
             extra = {"camera": cam.to_dict(), "units": "m", "coords": "camera: x right, y down, z forward"}
             SplitStore.from_sequences(seqs, index, RAW_JOINTS, ["x", "y", "z"], cfg.fps, extra=extra).save(
                 out / "gt3d" / split

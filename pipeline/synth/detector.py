@@ -17,21 +17,33 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import ndtr
 
-from pipeline.skeleton import RAW_BODY, RAW_FACE, RAW_LHAND, RAW_RHAND
+from pipeline.config import param
+from pipeline.data.skeleton import RAW, RAW_FACE, RAW_LHAND, RAW_RHAND
 
-_LEGS = np.array([9, 10, 11, 12, 13, 14, 19, 20, 21, 22, 23, 24])
+_LEG_JOINTS = ("hip", "knee", "ankle", "big_toe", "small_toe", "heel")
+_LEGS = np.array(sorted(RAW[f"body_{side}_{j}"] for side in ("r", "l") for j in _LEG_JOINTS))
+_MID_HIP = RAW["body_mid_hip"]
+_FINGERTIPS = [
+    RAW[f"{hand}_{finger}4"]
+    for hand in ("lhand", "rhand")
+    for finger in ("thumb", "index", "middle", "ring", "pinky")
+]
+_UPPER = slice(RAW["body_nose"], RAW["body_l_wrist"] + 1)  # BODY_25 0..7: what a partial ghost body shows
+_NECK = RAW["body_neck"]
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Noise levels of the simulated detector (see params.yaml ``synthetic.detector``)."""
+    """Noise levels of the simulated detector (params ``synthetic.detector``)."""
 
-    jitter_px: float = 1.0  # body jitter sigma at full confidence, pixels
-    p_empty: float = 0.006  # per-frame probability that a run of "people": [] frames starts
-    p_second: float = 0.15  # per-sequence probability of a spurious second person
-    hand_dropout: float = 0.06  # base rate of whole-hand misses per frame
-    joint_miss: float = 0.01  # base rate of single-joint misses (hands x4, face x2)
-    speed_miss: float = 0.01  # added miss rate per pixel/frame of joint speed
+    jitter_px: float = param(1.0, ge=0)  # body jitter sigma at full confidence, pixels
+    p_empty: float = param(
+        0.006, ge=0, le=1
+    )  # per-frame probability that a run of "people": [] frames starts
+    p_second: float = param(0.15, ge=0, le=1)  # per-sequence probability of a spurious second person
+    hand_dropout: float = param(0.06, ge=0, le=1)  # base rate of whole-hand misses per frame
+    joint_miss: float = param(0.01, ge=0, le=1)  # base rate of single-joint misses (hands x4, face x2)
+    speed_miss: float = param(0.01, ge=0, le=1)  # added miss rate per pixel/frame of joint speed
 
 
 def _burst_uniform(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
@@ -59,8 +71,8 @@ def detect(
     base = np.full(J, 0.82)
     base[RAW_FACE] = 0.78
     base[RAW_LHAND] = base[RAW_RHAND] = 0.62
-    base[[99, 103, 107, 111, 115, 120, 124, 128, 132, 136]] = 0.5  # fingertips
-    base[8] = 0.55
+    base[_FINGERTIPS] = 0.5
+    base[_MID_HIP] = 0.55
     quality = np.ones((T, J))
     for sl in (RAW_LHAND, RAW_RHAND, RAW_FACE):
         quality[:, sl] = 0.75 + 0.35 * _burst_uniform(rng, T, 3.0)[:, None]
@@ -70,18 +82,18 @@ def detect(
     p = np.full(J, cfg.joint_miss)
     p[RAW_LHAND] = p[RAW_RHAND] = 4 * cfg.joint_miss
     p[RAW_FACE] = 2 * cfg.joint_miss
-    p[8] = 0.3
+    p[_MID_HIP] = 0.3
     p[_LEGS] = 0.6
     miss = rng.random((T, J)) < p + cfg.speed_miss * vel
     outside = (uv[..., 0] < 0) | (uv[..., 0] >= width) | (uv[..., 1] < 0) | (uv[..., 1] >= height)
     miss |= outside
-    for sl, wrist in ((RAW_LHAND, 95), (RAW_RHAND, 116)):
+    for sl, wrist in ((RAW_LHAND, RAW["lhand_wrist"]), (RAW_RHAND, RAW["rhand_wrist"])):
         p_hand = np.clip(cfg.hand_dropout + 0.015 * vel[:, wrist], 0, 0.9)
         miss[:, sl] |= (_burst_uniform(rng, T, 2.0) < p_hand)[:, None]
     # a hand in front of the face hides part of it
-    face_w = np.linalg.norm(uv[:, 41] - uv[:, 25], axis=-1)  # jaw end to end (face_16 - face_0)
-    for mcp in (104, 125):  # middle-finger MCP of each hand
-        near = np.linalg.norm(uv[:, mcp] - uv[:, 0], axis=-1) < 0.6 * face_w
+    face_w = np.linalg.norm(uv[:, RAW["face_face16"]] - uv[:, RAW["face_face0"]], axis=-1)  # jaw end to end
+    for mcp in (RAW["lhand_middle1"], RAW["rhand_middle1"]):  # middle-finger MCP of each hand
+        near = np.linalg.norm(uv[:, mcp] - uv[:, RAW["body_nose"]], axis=-1) < 0.6 * face_w
         hide = near[:, None] & (rng.random((T, 70)) < 0.6)
         miss[:, RAW_FACE] |= hide
         conf[:, RAW_FACE] -= 0.25 * near[:, None]
@@ -107,13 +119,14 @@ def detect(
         first = rng.random() < 0.5
         for t in range(start, min(T, start + length)):
             ghost = np.zeros((J, 3), np.float32)
-            body = uv[t, RAW_BODY][:8]
-            pts = (body - body[1]) * scale + centre + rng.normal(0, 2.0, (8, 2))
-            keep = rng.random(8) < 0.6
-            keep[1] = True
-            ghost[:8, :2] = np.round(np.clip(pts, 0, [width - 1, height - 1]), 3)
-            ghost[:8, 2] = np.round(rng.uniform(0.05, 0.35, 8), 6)
-            ghost[:8][~keep] = 0.0
+            body = uv[t, _UPPER]
+            n_up = len(body)
+            pts = (body - body[_NECK]) * scale + centre + rng.normal(0, 2.0, (n_up, 2))
+            keep = rng.random(n_up) < 0.6
+            keep[_NECK] = True
+            ghost[_UPPER, :2] = np.round(np.clip(pts, 0, [width - 1, height - 1]), 3)
+            ghost[_UPPER, 2] = np.round(rng.uniform(0.05, 0.35, n_up), 6)
+            ghost[_UPPER][~keep] = 0.0
             frames[t] = [ghost, frames[t][0]] if first else [frames[t][0], ghost]
             n_two += 1
     # frames without any detection, in runs of 1..3

@@ -23,6 +23,11 @@ def _p(words: str, glosses: str) -> Phrase:
     return words.split(), glosses.split()
 
 
+def _phrases(table: str) -> list[Phrase]:
+    """The phrases of a table with one ``german words = GLOSSES`` per line."""
+    return [_p(*line.split("=")) for line in table.strip().splitlines()]
+
+
 # --- lexical inventories ---------------------------------------------------------------------
 DAYS = [
     ("montag", "MONTAG"), ("dienstag", "DIENSTAG"), ("mittwoch", "MITTWOCH"),
@@ -81,34 +86,79 @@ def temperature(n: int) -> Phrase:
 
 
 # Places: (German phrase, glosses). Compounds map to several glosses.
-PLACES = [
-    _p("im norden", "NORD"), _p("im süden", "SUED"), _p("im osten", "OST"), _p("im westen", "WEST"),
-    _p("im nordwesten", "NORDWEST"), _p("im nordosten", "NORDOST"), _p("im südwesten", "SUEDWEST"),
-    _p("im südosten", "SUEDOST"), _p("in der mitte", "MITTE"), _p("an den küsten", "KUESTE"),
-    _p("an der nordsee", "NORD MEER"), _p("an der ostsee", "OST MEER"), _p("an den alpen", "ALPEN"),
-    _p("in den bergen", "BERG"), _p("im bergland", "BERG REGION"), _p("in bayern", "BAYERN"),
-    _p("in sachsen", "SACHSEN"), _p("in berlin", "BERLIN"), _p("in hessen", "HESSEN"),
-    _p("in thüringen", "THUERINGEN"), _p("in brandenburg", "BRANDENBURG"), _p("am rhein", "RHEIN"),
-    _p("an der elbe", "ELBE"), _p("an der donau", "DONAU"), _p("in der nordhälfte", "NORD HAELFTE"),
-    _p("in der südhälfte", "SUED HAELFTE"), _p("im flachland", "FLACH LAND"),
-    _p("in ganz deutschland", "DEUTSCH LAND UEBERALL"), _p("im schwarzwald", "SCHWARZ WALD"),
-    _p("in den mittelgebirgen", "MITTE BERG"), _p("hier bei uns", "HIER"), _p("im rest des landes", "REST"),
-    _p("in mecklenburg-vorpommern", "MECKLENBURG"), _p("in niedersachsen", "NIEDERSACHSEN"),
-]  # fmt: skip
-DIRECTIONS = [
-    _p("nord", "NORD"), _p("süd", "SUED"), _p("ost", "OST"), _p("west", "WEST"), _p("nordwest", "NORDWEST"),
-    _p("nordost", "NORDOST"), _p("südwest", "SUEDWEST"), _p("südost", "SUEDOST"),
-    _p("unterschiedlichen richtungen", "VERSCHIEDEN RICHTUNG"),
-]  # fmt: skip
+PLACES = _phrases(
+    """
+    im norden                 = NORD
+    im süden                  = SUED
+    im osten                  = OST
+    im westen                 = WEST
+    im nordwesten             = NORDWEST
+    im nordosten              = NORDOST
+    im südwesten              = SUEDWEST
+    im südosten               = SUEDOST
+    in der mitte              = MITTE
+    an den küsten             = KUESTE
+    an der nordsee            = NORD MEER
+    an der ostsee             = OST MEER
+    an den alpen              = ALPEN
+    in den bergen             = BERG
+    im bergland               = BERG REGION
+    in bayern                 = BAYERN
+    in sachsen                = SACHSEN
+    in berlin                 = BERLIN
+    in hessen                 = HESSEN
+    in thüringen              = THUERINGEN
+    in brandenburg            = BRANDENBURG
+    am rhein                  = RHEIN
+    an der elbe               = ELBE
+    an der donau              = DONAU
+    in der nordhälfte         = NORD HAELFTE
+    in der südhälfte          = SUED HAELFTE
+    im flachland              = FLACH LAND
+    in ganz deutschland       = DEUTSCH LAND UEBERALL
+    im schwarzwald            = SCHWARZ WALD
+    in den mittelgebirgen     = MITTE BERG
+    hier bei uns              = HIER
+    im rest des landes        = REST
+    in mecklenburg-vorpommern = MECKLENBURG
+    in niedersachsen          = NIEDERSACHSEN
+    """
+)
+DIRECTIONS = _phrases(
+    """
+    nord                         = NORD
+    süd                          = SUED
+    ost                          = OST
+    west                         = WEST
+    nordwest                     = NORDWEST
+    nordost                      = NORDOST
+    südwest                      = SUEDWEST
+    südost                       = SUEDOST
+    unterschiedlichen richtungen = VERSCHIEDEN RICHTUNG
+    """
+)
 # Time expressions (German, glosses); "am <day>abend" is one word, two glosses.
-TIMES_FIXED = [
-    _p("heute", "HEUTE"), _p("morgen", "MORGEN"), _p("übermorgen", "UEBERMORGEN"),
-    _p("in der nacht", "NACHT"), _p("heute nacht", "HEUTE NACHT"), _p("morgen früh", "MORGEN FRUEH"),
-    _p("am vormittag", "VORMITTAG"), _p("am nachmittag", "NACHMITTAG"), _p("am abend", "ABEND"),
-    _p("tagsüber", "TAGSUEBER"), _p("im tagesverlauf", "TAG VERLAUF"), _p("zum wochenende", "WOCHENENDE"),
-    _p("in der neuen woche", "NEU WOCHE"), _p("später", "SPAETER"), _p("zunächst", "ZUERST"),
-    _p("in der zweiten nachthälfte", "NACHT ZWEITE HAELFTE"), _p("bis zum abend", "BIS ABEND"),
-]  # fmt: skip
+TIMES_FIXED = _phrases(
+    """
+    heute                      = HEUTE
+    morgen                     = MORGEN
+    übermorgen                 = UEBERMORGEN
+    in der nacht               = NACHT
+    heute nacht                = HEUTE NACHT
+    morgen früh                = MORGEN FRUEH
+    am vormittag               = VORMITTAG
+    am nachmittag              = NACHMITTAG
+    am abend                   = ABEND
+    tagsüber                   = TAGSUEBER
+    im tagesverlauf            = TAG VERLAUF
+    zum wochenende             = WOCHENENDE
+    in der neuen woche         = NEU WOCHE
+    später                     = SPAETER
+    zunächst                   = ZUERST
+    in der zweiten nachthälfte = NACHT ZWEITE HAELFTE
+    bis zum abend              = BIS ABEND
+    """
+)
 _DAY_PARTS = [("abend", "ABEND"), ("nachmittag", "NACHMITTAG"), ("vormittag", "VORMITTAG")]
 
 
@@ -124,7 +174,6 @@ def time_expr(rng: np.random.Generator) -> Phrase:
     return ["am", day + part], [gday, gpart]
 
 
-# Nouns: (stem, dative-plural/form, gender m/f/n/pl, glosses, category)
 @dataclass(frozen=True)
 class Noun:
     """A weather noun with its gender (m, f, n, pl), dative form, glosses and category."""
@@ -136,64 +185,124 @@ class Noun:
     cat: str  # precip | cloud | fog | cold | sun | storm
 
 
+# Nouns: word | dative (plural) form | gender | glosses | category
 NOUNS = [
-    Noun("regen", "regen", "m", "REGEN", "precip"), Noun("schnee", "schnee", "m", "SCHNEE", "precip"),
-    Noun("schauer", "schauern", "pl", "SCHAUER", "precip"),
-    Noun("gewitter", "gewittern", "pl", "GEWITTER", "precip"),
-    Noun("schneeschauer", "schneeschauern", "pl", "SCHNEE SCHAUER", "precip"),
-    Noun("regenschauer", "regenschauern", "pl", "REGEN SCHAUER", "precip"),
-    Noun("gewitterschauer", "gewitterschauern", "pl", "GEWITTER SCHAUER", "precip"),
-    Noun("schneeregen", "schneeregen", "m", "SCHNEE REGEN", "precip"),
-    Noun("nieselregen", "nieselregen", "m", "NIESELN", "precip"),
-    Noun("dauerregen", "dauerregen", "m", "DAUER REGEN", "precip"),
-    Noun("hagel", "hagel", "m", "HAGEL", "precip"),
-    Noun("schneefälle", "schneefällen", "pl", "SCHNEE FALLEN", "precip"),
-    Noun("wolken", "wolken", "pl", "WOLKE", "cloud"),
-    Noun("quellwolken", "quellwolken", "pl", "QUELL WOLKE", "cloud"),
-    Noun("nebel", "nebel", "m", "NEBEL", "fog"), Noun("hochnebel", "hochnebel", "m", "HOCH NEBEL", "fog"),
-    Noun("dunst", "dunst", "m", "DUNST", "fog"),
-    Noun("frost", "frost", "m", "FROST", "cold"), Noun("glätte", "glätte", "f", "GLATT", "cold"),
-    Noun("bodenfrost", "bodenfrost", "m", "BODEN FROST", "cold"),
-    Noun("sonnenschein", "sonnenschein", "m", "SONNE", "sun"), Noun("sonne", "sonne", "f", "SONNE", "sun"),
-    Noun("sturmböen", "sturmböen", "pl", "STURM", "storm"),
-    Noun("orkanböen", "orkanböen", "pl", "ORKAN", "storm"),
-    Noun("böen", "böen", "pl", "BOEEN", "storm"),
-]  # fmt: skip
-# Adjectives: stem, gloss, categories they combine with.
+    Noun(*(col.strip() for col in row.split("|")))
+    for row in """
+    regen           | regen            | m  | REGEN            | precip
+    schnee          | schnee           | m  | SCHNEE           | precip
+    schauer         | schauern         | pl | SCHAUER          | precip
+    gewitter        | gewittern        | pl | GEWITTER         | precip
+    schneeschauer   | schneeschauern   | pl | SCHNEE SCHAUER   | precip
+    regenschauer    | regenschauern    | pl | REGEN SCHAUER    | precip
+    gewitterschauer | gewitterschauern | pl | GEWITTER SCHAUER | precip
+    schneeregen     | schneeregen      | m  | SCHNEE REGEN     | precip
+    nieselregen     | nieselregen      | m  | NIESELN          | precip
+    dauerregen      | dauerregen       | m  | DAUER REGEN      | precip
+    hagel           | hagel            | m  | HAGEL            | precip
+    schneefälle     | schneefällen     | pl | SCHNEE FALLEN    | precip
+    wolken          | wolken           | pl | WOLKE            | cloud
+    quellwolken     | quellwolken      | pl | QUELL WOLKE      | cloud
+    nebel           | nebel            | m  | NEBEL            | fog
+    hochnebel       | hochnebel        | m  | HOCH NEBEL       | fog
+    dunst           | dunst            | m  | DUNST            | fog
+    frost           | frost            | m  | FROST            | cold
+    glätte          | glätte           | f  | GLATT            | cold
+    bodenfrost      | bodenfrost       | m  | BODEN FROST      | cold
+    sonnenschein    | sonnenschein     | m  | SONNE            | sun
+    sonne           | sonne            | f  | SONNE            | sun
+    sturmböen       | sturmböen        | pl | STURM            | storm
+    orkanböen       | orkanböen        | pl | ORKAN            | storm
+    böen            | böen             | pl | BOEEN            | storm
+    """.strip().splitlines()
+]
+# Adjectives: stem | gloss | the noun categories they combine with.
 ADJECTIVES = [
-    ("kräftig", "KRAEFTIG", {"precip", "storm"}), ("stark", "STARK", {"precip", "storm", "fog", "cold"}),
-    ("leicht", "LEICHT", {"precip", "cold"}), ("heftig", "HEFTIG", {"precip", "storm"}),
-    ("ergiebig", "ERGIEBIG", {"precip"}), ("dicht", "DICHT", {"cloud", "fog"}),
-    ("einzeln", "EINZELN", {"precip", "cloud"}), ("örtlich", "ORT", {"precip", "fog", "cold"}),
-    ("schwer", "SCHWER", {"storm", "precip"}), ("dick", "DICK", {"cloud"}), ("zäh", "ZAEH", {"fog"}),
-    ("mäßig", "MAESSIG", {"cold", "precip"}), ("strahlend", "STRAHLEN", {"sun"}),
-    ("viel", "VIEL", {"cloud"}), ("hell", "HELL", {"sun"}), ("trüb", "TRUEB", {"fog"}),
-]  # fmt: skip
+    (stem.strip(), gloss.strip(), set(cats.split()))
+    for stem, gloss, cats in (
+        row.split("|")
+        for row in """
+    kräftig   | KRAEFTIG | precip storm
+    stark     | STARK    | cold fog precip storm
+    leicht    | LEICHT   | cold precip
+    heftig    | HEFTIG   | precip storm
+    ergiebig  | ERGIEBIG | precip
+    dicht     | DICHT    | cloud fog
+    einzeln   | EINZELN  | cloud precip
+    örtlich   | ORT      | cold fog precip
+    schwer    | SCHWER   | precip storm
+    dick      | DICK     | cloud
+    zäh       | ZAEH     | fog
+    mäßig     | MAESSIG  | cold precip
+    strahlend | STRAHLEN | sun
+    viel      | VIEL     | cloud
+    hell      | HELL     | sun
+    trüb      | TRUEB    | fog
+    """.strip().splitlines()
+    )
+]
 _ENDINGS = {  # strong declension: case -> gender -> ending
     "nom": {"m": "er", "f": "e", "n": "es", "pl": "e"},
     "acc": {"m": "en", "f": "e", "n": "es", "pl": "e"},
     "dat": {"m": "em", "f": "er", "n": "em", "pl": "en"},
 }
-INTENSIFIERS = [
-    _p("sehr", "SEHR"), _p("zum teil", "TEIL"), _p("verbreitet", "UEBERALL"), _p("gebietsweise", "REGION"),
-    _p("vereinzelt", "VEREINZELT"), _p("immer wieder", "IMMER WIEDER"), _p("meist", "MEISTENS"),
-    _p("vor allem", "BESONDERS"), _p("hier und da", "MANCHMAL"), _p("zeitweise", "ZEITWEISE"),
-]  # fmt: skip
-PRED_ADJ = [
-    _p("trocken", "TROCKEN"), _p("freundlich", "FREUNDLICH"), _p("sonnig", "SONNE"),
-    _p("bewölkt", "BEWOELKT"),
-    _p("wechselhaft", "WECHSELHAFT"), _p("klar", "KLAR"), _p("nass", "NASS"), _p("grau", "GRAU"),
-    _p("trüb", "TRUEB"), _p("heiter", "HEITER"), _p("neblig", "NEBEL"), _p("windig", "WIND"),
-    _p("schwül", "SCHWUEL"), _p("ungemütlich", "UNGEMUETLICH"), _p("schön", "SCHOEN"),
-]  # fmt: skip
-TEMP_ADJ = [
-    _p("warm", "WARM"), _p("heiß", "HEISS"), _p("mild", "MILD"), _p("kühl", "KUEHL"), _p("kalt", "KALT"),
-    _p("frostig", "FROST"), _p("frisch", "FRISCH"), _p("sommerlich", "SOMMER"), _p("winterlich", "WINTER"),
-]  # fmt: skip
-WIND_ADJ = [
-    _p("schwach", "SCHWACH"), _p("mäßig", "MAESSIG"), _p("frisch", "FRISCH"), _p("stark", "STARK"),
-    _p("stürmisch", "STURM"), _p("lebhaft", "LEBHAFT"), _p("böig", "BOEEN"),
-]  # fmt: skip
+INTENSIFIERS = _phrases(
+    """
+    sehr         = SEHR
+    zum teil     = TEIL
+    verbreitet   = UEBERALL
+    gebietsweise = REGION
+    vereinzelt   = VEREINZELT
+    immer wieder = IMMER WIEDER
+    meist        = MEISTENS
+    vor allem    = BESONDERS
+    hier und da  = MANCHMAL
+    zeitweise    = ZEITWEISE
+    """
+)
+PRED_ADJ = _phrases(
+    """
+    trocken     = TROCKEN
+    freundlich  = FREUNDLICH
+    sonnig      = SONNE
+    bewölkt     = BEWOELKT
+    wechselhaft = WECHSELHAFT
+    klar        = KLAR
+    nass        = NASS
+    grau        = GRAU
+    trüb        = TRUEB
+    heiter      = HEITER
+    neblig      = NEBEL
+    windig      = WIND
+    schwül      = SCHWUEL
+    ungemütlich = UNGEMUETLICH
+    schön       = SCHOEN
+    """
+)
+TEMP_ADJ = _phrases(
+    """
+    warm       = WARM
+    heiß       = HEISS
+    mild       = MILD
+    kühl       = KUEHL
+    kalt       = KALT
+    frostig    = FROST
+    frisch     = FRISCH
+    sommerlich = SOMMER
+    winterlich = WINTER
+    """
+)
+WIND_ADJ = _phrases(
+    """
+    schwach   = SCHWACH
+    mäßig     = MAESSIG
+    frisch    = FRISCH
+    stark     = STARK
+    stürmisch = STURM
+    lebhaft   = LEBHAFT
+    böig      = BOEEN
+    """
+)
 
 
 def noun_phrase(rng: np.random.Generator, case: str, cats: set[str] | None = None) -> Phrase:
@@ -224,15 +333,6 @@ def _opt(rng: np.random.Generator, items: list[Phrase], p: float) -> Phrase:
 def _temp_range(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int]:
     a = int(rng.integers(lo, hi - 2))
     return a, int(min(hi, a + rng.integers(2, 9)))
-
-
-def _cat(*parts: Phrase) -> Phrase:
-    words: list[str] = []
-    glosses: list[str] = []
-    for w, g in parts:
-        words += w
-        glosses += g
-    return words, glosses
 
 
 def _s(words: list[str], glosses: list[str]) -> Phrase:
@@ -316,15 +416,20 @@ def t_intro(rng):
     return _s(["die", "aussichten", "für", dw, "den", *ow, mw], ["AUSSICHT", dg, *og, mg])
 
 
+GREETINGS = _phrases(
+    """
+    guten abend liebe zuschauer    = GUT ABEND LIEB ZUSCHAUER
+    ihnen noch einen schönen abend = SCHOEN ABEND NOCH
+    tschüss und bis morgen         = MORGEN WIEDER TSCHUESS
+    einen schönen tag noch         = SCHOEN TAG NOCH
+    """
+)
+
+
 def t_greeting(rng):
     (tw, tg), (aw, ag) = time_expr(rng), _pick(rng, PRED_ADJ)
-    w = [_p("guten abend liebe zuschauer", "GUT ABEND LIEB ZUSCHAUER"),
-         _p("ihnen noch einen schönen abend", "SCHOEN ABEND NOCH"),
-         _p("tschüss und bis morgen", "MORGEN WIEDER TSCHUESS"),
-         _p("einen schönen tag noch", "SCHOEN TAG NOCH"),
-         _p("das wetter bleibt auch " + " ".join(tw) + " " + " ".join(aw),
-            " ".join([*tg, "WETTER", *ag, "BLEIBEN"]))]  # fmt: skip
-    return _pick(rng, w)
+    stays = _s(["das", "wetter", "bleibt", "auch", *tw, *aw], [*tg, "WETTER", *ag, "BLEIBEN"])
+    return _pick(rng, [*GREETINGS, stays])
 
 
 def t_pressure(rng):
@@ -341,14 +446,21 @@ def t_meaning(rng):
     return _s(["das", "bedeutet", *lw, *nw], ["ES-BEDEUTET", *lg, *ng])
 
 
+CLOUD_VERBS = _phrases(
+    """
+    lösen sich die wolken auf  = WOLKE AUFLOESEN
+    lockert es auf             = WOLKE AUFLOCKERN
+    ziehen dichte wolken auf   = WOLKE DICHT KOMMEN
+    scheint oft die sonne      = SONNE OFT SCHEINEN
+    setzt sich die sonne durch = SONNE DURCHSETZEN
+    zieht regen durch          = REGEN DURCHZIEHEN
+    """
+)
+
+
 def t_clouds(rng):
     (tw, tg), (lw, lg) = time_expr(rng), _pick(rng, PLACES)
-    verb = [_p("lösen sich die wolken auf", "WOLKE AUFLOESEN"),
-            _p("lockert es auf", "WOLKE AUFLOCKERN"),
-            _p("ziehen dichte wolken auf", "WOLKE DICHT KOMMEN"),
-            _p("scheint oft die sonne", "SONNE OFT SCHEINEN"),
-            _p("setzt sich die sonne durch", "SONNE DURCHSETZEN"),
-            _p("zieht regen durch", "REGEN DURCHZIEHEN")][rng.integers(6)]  # fmt: skip
+    verb = CLOUD_VERBS[rng.integers(len(CLOUD_VERBS))]
     return _s([*tw, *verb[0][:1], *lw, *verb[0][1:]], [*tg, *lg, *verb[1]])
 
 

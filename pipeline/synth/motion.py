@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from pipeline.synth.kinematics import Controls, Signer
+from pipeline.synth.body import Controls, Signer
 from pipeline.synth.lexicon import (
     BASE_N,
     BASE_PALM,

@@ -1,0 +1,135 @@
+"""OpenPose 1.x per-frame JSON (``--write_json``): a fast parser into raw 137-joint arrays, and a writer.
+
+One frame file ``<prefix>_<12-digit frame>_keypoints.json`` holds ``{"version": .., "people":
+[...]}``; each person has ``pose_keypoints_2d`` (25 x [x, y, c]), ``face_keypoints_2d`` (70),
+``hand_left_keypoints_2d`` and ``hand_right_keypoints_2d`` (21 each), flattened. A part that was
+not computed (face model off) is an empty list; an undetected joint is ``0, 0, 0``. The parser
+returns ``[P, 137, 3]`` float32 in :data:`pipeline.data.skeleton.RAW_JOINTS` order, one row per
+person in file order (``P = 0`` for ``"people": []``); empty or absent parts become zeros
+(confidence 0 = missing). Anything else malformed raises :class:`OpenPoseError` naming the file.
+:func:`frame_json` / :func:`write_video` write the same format (OpenPose 1.3, as the synthetic
+corpus does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from pipeline.data.skeleton import OPENPOSE_PARTS, RAW_JOINTS
+
+N_RAW = len(RAW_JOINTS)
+FRAME_RE = re.compile(r"_(\d{12})_keypoints\.json$")
+_NONFINITE_RE = re.compile(rb"(?i)(?<![a-z_])-?(nan|inf|infinity)(?![a-z_])|\d[eE]\+?\d{3,}")
+_PART_SLICES = []
+_start = 0
+for _key, _n in OPENPOSE_PARTS:
+    _PART_SLICES.append((_key, _n, slice(_start, _start + _n)))
+    _start += _n
+_ZEROS = {n: [0.0] * (3 * n) for _, n in OPENPOSE_PARTS}
+
+
+class OpenPoseError(ValueError):
+    """A malformed OpenPose JSON frame (message names the file and the problem)."""
+
+
+def frame_number(path: str | Path) -> int:
+    """The 12-digit frame number of ``<anything>_<frame:012d>_keypoints.json``."""
+    m = FRAME_RE.search(str(path))
+    if m is None:
+        raise OpenPoseError(f"{path}: not an OpenPose frame file name (<prefix>_<12 digits>_keypoints.json)")
+    return int(m.group(1))
+
+
+def is_frame_file(path: str | Path) -> bool:
+    """True when the name matches ``*_<12 digits>_keypoints.json``."""
+    return FRAME_RE.search(str(path)) is not None
+
+
+def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray:
+    """Parse one OpenPose JSON document into ``[P, 137, 3]`` float32 (x, y pixels; confidence).
+
+    Raises :class:`OpenPoseError` (naming ``source``) for invalid/truncated JSON, a missing
+    ``people`` list, keypoint arrays whose length is not 0 or 3 x the part's joint count,
+    non-numeric values, NaN/inf, or negative confidences. Confidences are kept as written:
+    real OpenPose hand scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo);
+    ``normalise`` clips them to [0, 1].
+    """
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raw = data.encode() if isinstance(data, str) else data
+        if _NONFINITE_RE.search(raw):
+            raise OpenPoseError(f"{source}: contains NaN or inf (invalid JSON: {exc})") from exc
+        raise OpenPoseError(f"{source}: invalid or truncated JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+        raise OpenPoseError(f"{source}: expected an object with a 'people' list")
+    people = doc["people"]
+    out = np.zeros((len(people), N_RAW, 3), np.float32)
+    for p, person in enumerate(people):
+        if not isinstance(person, dict):
+            raise OpenPoseError(f"{source}: person {p} is not an object")
+        if "pose_keypoints_2d" not in person:
+            raise OpenPoseError(f"{source}: person {p} has no 'pose_keypoints_2d'")
+        flat: list = []
+        for key, n, _ in _PART_SLICES:
+            values = person.get(key)
+            if not values:  # absent, null or [] -> not computed, stays zero (missing)
+                flat.extend(_ZEROS[n])
+            elif isinstance(values, list) and len(values) == 3 * n:
+                flat.extend(values)
+            else:
+                got = len(values) if isinstance(values, list) else type(values).__name__
+                raise OpenPoseError(f"{source}: person {p} {key} has {got} values, expected {3 * n} or 0")
+        try:
+            out[p] = np.asarray(flat, dtype=np.float32).reshape(N_RAW, 3)
+        except (TypeError, ValueError) as exc:
+            raise OpenPoseError(f"{source}: person {p} has non-numeric keypoint values") from exc
+        if not np.isfinite(out[p]).all() or (out[p, :, 2] < 0).any():
+            _explain(out[p], source, p)
+    return out
+
+
+def _explain(arr: np.ndarray, source: str | Path, p: int) -> None:
+    """Raise the error for a person with NaN/inf or negative confidences, naming the part."""
+    for key, _, sl in _PART_SLICES:
+        if not np.isfinite(arr[sl]).all():
+            raise OpenPoseError(f"{source}: person {p} {key} contains NaN or inf")
+        if (arr[sl, 2] < 0).any():
+            raise OpenPoseError(f"{source}: person {p} {key} has a negative confidence")
+    raise AssertionError("unreachable")
+
+
+_EMPTY_3D = {"pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [],
+             "hand_right_keypoints_3d": []}  # fmt: skip
+
+
+def person_json(person: np.ndarray) -> dict:
+    """One ``[137, 3]`` float32 detection -> an OpenPose 1.3 person object (flat arrays)."""
+    out: dict = {"person_id": [-1]}
+    for key, _, sl in _PART_SLICES:
+        out[key] = person[sl].reshape(-1)
+    out.update(_EMPTY_3D)
+    return out
+
+
+def frame_json(people: list[np.ndarray]) -> bytes:
+    """Bytes of one OpenPose 1.3 frame document."""
+    doc = {"version": 1.3, "people": [person_json(p) for p in people]}
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def write_video(directory: Path, prefix: str, frames: list[list[np.ndarray]]) -> None:
+    """Write ``<directory>/<prefix>_<frame:012d>_keypoints.json`` for frames 0..T-1."""
+    directory.mkdir(parents=True, exist_ok=True)
+    base = os.path.join(directory, prefix)
+    for t, people in enumerate(frames):
+        fd = os.open(f"{base}_{t:012d}_keypoints.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, frame_json(people))
+        finally:
+            os.close(fd)

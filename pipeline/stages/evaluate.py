@@ -1,0 +1,145 @@
+"""Stage ``evaluate``: score GT, Mean, Random and the student on dev and test (paper §5, Tables 1-3).
+
+Reads ``data/lifted/{train,dev,test}``, ``models/student`` (:func:`pipeline.inference.load_student`),
+``models/fgd_encoder`` and ``models/backtranslator``; the systems and metrics are those of
+:mod:`pipeline.evaluation.scoring`. Writes ``metrics/eval.json`` (flat keys
+``<split>.<system>.<metric>``), ``metrics/fgd_intervals.csv`` (test split, one row per reference
+length interval with its upper bound ``frames`` as x, one column per system; the DVC plot),
+``metrics/eval_table.md`` (Table 1/2-style tables, :mod:`pipeline.evaluation.tables`) and the
+figures (:mod:`pipeline.evaluation.figures`): ``plots/figure3_dev_samples.png``
+(``evaluate.figures`` dev sentences, rows GT | student | ``evaluate.compare_student`` when set,
+e.g. a w/o-KD student directory), ``plots/figure3_dev_sample.gif`` (the first of them animated
+side by side) and ``plots/figure4_fgd_length.png`` (FGD† by reference length and over the first N
+frames); skeletons are drawn in body-centred units (``data/lifted/transform.json`` inverse). Every
+metric and these files are logged to the stage's MLflow run.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.config import Stage, check_seed, flatten, parse_section
+from pipeline.data.store import SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.evaluation import figures
+from pipeline.evaluation.scoring import EvaluateConfig, Generator, Scorer, evaluate
+from pipeline.evaluation.tables import eval_table, fgd_interval_rows, span_keys
+from pipeline.inference import load_student
+from pipeline.models.backtranslator import load_backtranslator
+from pipeline.models.fgd_encoder import load_fgd_encoder
+from pipeline.training import tracking
+from pipeline.training.engine import set_cpu_threads
+
+LIFTED, STUDENT_DIR = Path("data/lifted"), Path("models/student")
+FGD_DIR, BT_DIR = Path("models/fgd_encoder"), Path("models/backtranslator")
+METRICS, PLOT, TABLE = (
+    Path("metrics/eval.json"),
+    Path("metrics/fgd_intervals.csv"),
+    Path("metrics/eval_table.md"),
+)
+FIGURES = Path("plots")
+FIG3, FIG3_GIF, FIG4 = (
+    FIGURES / n for n in ("figure3_dev_samples.png", "figure3_dev_sample.gif", "figure4_fgd_length.png")
+)
+STAGE = Stage(
+    "evaluate",
+    ("seed", "evaluate"),
+    (LIFTED, STUDENT_DIR, FGD_DIR, BT_DIR),
+    (METRICS, PLOT, TABLE, FIG3, FIG3_GIF, FIG4),
+)
+log = logging.getLogger(__name__)
+
+
+def render_figures(
+    result: dict[str, Any], kept: dict[str, Any], cfg: EvaluateConfig, transform: Path | None
+) -> list[Path]:
+    """Figure 3 (dev samples side by side, PNG + GIF) and Figure 4 (FGD vs length, PNG).
+
+    Rows: GT, the student (when evaluated) and ``compare_student`` (loaded here, generating only the
+    sampled sentences; labelled ``compare_label``). Poses are drawn in body-centred units when the
+    lift ``transform`` exists, else in the lifted [0, 1] space.
+    """
+    FIG4.parent.mkdir(parents=True, exist_ok=True)
+    split = "test" if "test" in cfg.splits else cfg.splits[-1]
+    written = [figures.figure4(result, split, cfg.systems, cfg.intervals, cfg.prefixes, STAGE.out(FIG4))]
+    split = "dev" if "dev" in kept else next(iter(kept))
+    refs, texts, systems = kept[split]
+    idx = figures.pick_samples([len(r) for r in refs], cfg.figures)
+    if not idx:
+        return written
+    rows: dict[str, list[np.ndarray]] = {"GT": [refs[i] for i in idx]}
+    if "student" in systems:
+        rows["Student"] = [systems["student"][i] for i in idx]
+    if cfg.compare_student:
+        other = load_student(cfg.compare_student, "cpu")
+        rows[cfg.compare_label or "compare"] = other.generate([texts[i] for i in idx], cfg.batch_size)
+    unit = UnitRange.load(transform) if transform is not None and transform.is_file() else None
+
+    def body(x: np.ndarray) -> np.ndarray:
+        return unit.inverse(np.asarray(x, np.float64)) if unit is not None else np.asarray(x, np.float64)
+
+    samples = [(texts[i], {label: body(seqs[k]) for label, seqs in rows.items()}) for k, i in enumerate(idx)]
+    return written + figures.figure3(samples, STAGE.out(FIG3), STAGE.out(FIG3_GIF), cfg.figure_frames, 25.0)
+
+
+def main(argv: Sequence[str] | None = None, generator: Generator | None = None) -> dict[str, Any]:
+    """``python -m pipeline.stages.evaluate``; returns the flat metrics written to metrics/eval.json.
+    ``generator`` replaces the saved student (tests)."""
+    params = STAGE.start(__doc__, argv)
+    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    seed = check_seed(params["seed"])
+    stores = {s: SplitStore.load(LIFTED / s, mmap=True) for s in ("train", *cfg.splits)}
+    backtranslator, vocab = load_backtranslator(BT_DIR)
+    scorer = Scorer(
+        load_fgd_encoder(FGD_DIR),
+        backtranslator,
+        vocab,
+        margin=cfg.margin,
+        intervals=[list(iv) for iv in cfg.intervals],
+        prefixes=list(cfg.prefixes),
+        batch_size=cfg.batch_size,
+    )
+    if generator is None and "student" in cfg.systems:
+        student = load_student(STUDENT_DIR, "cpu")
+        generator = lambda texts: student.generate(texts, batch_size=cfg.batch_size)  # noqa: E731
+
+    set_cpu_threads(cfg.cpu_threads)
+    with tracking.stage_run(STAGE.name, params) as run:
+        t0 = time.perf_counter()
+        kept: dict[str, Any] = {}
+        with torch.no_grad():
+            result = evaluate(stores, scorer, cfg, seed, generator, LIFTED, kept)
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            figure_files = render_figures(result, kept, cfg, LIFTED / "transform.json")
+        log.info("figures %s in %.1f s", [str(f) for f in figure_files], time.perf_counter() - t1)
+        flat = flatten(result)
+        STAGE.write_json(METRICS, flat)
+        split = "test" if "test" in cfg.splits else cfg.splits[-1]
+        rows = fgd_interval_rows(result, split, cfg.systems, cfg.intervals)
+        with STAGE.out(PLOT).open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        spans = span_keys(cfg.intervals, cfg.prefixes)
+        STAGE.out(TABLE).write_text(eval_table(result, cfg.splits, cfg.systems, spans, cfg.margin))
+        tracking.log_final_metrics(run, flat)
+        for path in (METRICS, PLOT, TABLE):
+            tracking.log_artifacts(run, path, artifact_path="eval")
+        for path in figure_files:
+            tracking.log_artifacts(run, path, artifact_path="eval/plots")
+        log.info("evaluation took %.1f s; table in %s", result["seconds"], TABLE)
+        return flat
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Stage ``synthesize``: the embedded synthetic, PHOENIX-shaped signing corpus.
+
+Writes ``data/synthetic/``: OpenPose JSON frames, PHOENIX corpus files, the ground-truth 3D
+sidecar ``gt3d/``, ``signers.json`` and ``stats.json`` (see :mod:`pipeline.synth.corpus` and
+docs/ARCHITECTURE.md, section *synthesize*). When ``data.source`` is not ``synthetic`` the corpus
+is not needed: only ``README.txt`` is written, so that the stage's DVC out exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PARAMS_FILE, Stage, check_seed, parse_section
+from pipeline.data.policy import DataConfig
+from pipeline.synth.corpus import SynthConfig, generate_corpus
+
+DST = Path("data/synthetic")
+STAGE = Stage("synthesize", ("seed", "data.source", "synthetic"), (), (DST,))
+log = logging.getLogger(__name__)
+
+
+def run(params: dict[str, Any], out: str | Path = DST) -> dict[str, Any]:
+    """Validate params and (re)write ``out``; return the generation stats."""
+    out = Path(out)
+    source = parse_section(params, "data", DataConfig).source
+    cfg = parse_section(params, "synthetic", SynthConfig)
+    seed = check_seed(params["seed"])
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    if source != "synthetic":
+        (out / "README.txt").write_text(
+            f"The synthetic corpus is not used: {PARAMS_FILE} has data.source={source!r}.\n"
+            "Set data.source: synthetic to generate it here.\n"
+        )
+        return {"skipped": True, "source": source}
+    return generate_corpus(cfg, seed, out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m pipeline.stages.synthesize``."""
+    stats = run(STAGE.start(__doc__, argv))
+    if stats.get("skipped"):
+        log.info("data.source=%r: synthetic corpus not generated", stats["source"])
+        return
+    for split, c in stats["splits"].items():
+        log.info(
+            "%s: %d sequences, %d frames (mean %.1f, max %d), %d empty frames, %d two-person frames, "
+            "%.1f%% joints undetected",
+            split, c["sequences"], c["frames"], c["mean_frames"], c["max_frames"], c["empty_frames"],
+            c["two_person_frames"], 100.0 * c["missing_joints"] / max(c["joints"], 1),
+        )  # fmt: skip
+    log.info("%d frames in %.1f s (%.0f frames/s)", stats["frames"], stats["seconds"], stats["frames_per_s"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Stage ``train_student``: train the Latent Learning Module against the frozen VAE (paper §3.3-3.4).
+
+Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1], index entries with
+``text``) and ``models/vae`` (:func:`pipeline.models.vae.load_vae`: encoder = LGM, decoder = PGM,
+frozen). ``T_max`` is ``student.max_frames`` or, when null, the longest train sequence; longer
+sequences raise (``student.on_long: raise``) or are truncated and counted (``truncate``).
+Trains :class:`pipeline.models.student.Student` on Eq. 11 with the training engine (AdamW,
+``student.lr``, constant or cosine-decayed per ``student.lr_schedule``), validating on dev every
+epoch (loss terms and DurACC). With ``student.freeze_bert: true`` the pretrained encoder is a fixed
+function, so its states are computed once per sentence before fitting
+(:func:`pipeline.models.student.encode_texts`) and the steps train the length regulator, memory
+projection, NAR decoder and latent head on them (same losses; ``student.cache_encoder: false``
+re-encodes every step). Writes
+
+- ``models/student/``: the self-contained student directory of
+  :func:`pipeline.inference.save_student` (config, weights, VAE copy, encoder config, tokenizer,
+  ``lift_transform.json``), read by :func:`pipeline.inference.load_student`;
+- ``metrics/train_student.json``: final dev losses, DurACC, mean absolute length error, train
+  time and samples/s, truncated/clipped counts;
+- ``models/student_ckpt/``: Lightning checkpoints; a killed run resumes from its newest
+  checkpoint when rerun with the same params, data and VAE (``fingerprint.json``).
+
+MLflow: the stage's run gets ``train/*`` per step/epoch, ``val/*`` per epoch, the final metrics
+and the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline.config import Stage, check_choice, check_seed, param, parse_section
+from pipeline.data.sequences import PairCollate, PairDataset, Pairs, StateCollate, fit_max_frames, load_pairs
+from pipeline.data.store import SplitStore, StoreError
+from pipeline.evaluation.metrics import duration_accuracy
+from pipeline.inference import save_student
+from pipeline.models.student import Student, StudentConfig, encode_texts, predict_frames, student_losses
+from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
+from pipeline.models.vae import VAE, load_vae
+from pipeline.training import engine
+
+LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
+OUT, CKPT, METRICS = Path("models/student"), Path("models/student_ckpt"), Path("metrics/train_student.json")
+STAGE = Stage("train_student", ("seed", "student", "loss", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
+LOSS_KEYS = ("pose", "distil", "length")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudentSection:
+    """The ``student`` params section: the model (:class:`StudentConfig`) and how it is trained."""
+
+    fit: engine.FitConfig = param(flatten=True)
+    model: StudentConfig = param(factory=StudentConfig, flatten=True)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over the epochs, per epoch
+    weight_decay: float = param(0.01, ge=0)
+    max_frames: int | None = param(None, gt=0)  # T_max; null = the longest train sequence
+    on_long: Literal["raise", "truncate"] = "raise"  # sequences longer than T_max
+    cache_encoder: bool = True  # with freeze_bert: encode each sentence once before fitting
+    seed: int | None = param(None, ge=0)  # training seed of this stage alone (null = the global seed)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The ``loss`` params section: the weights of Eq. 11 (``distil: 0`` = the w/o-KD ablation)."""
+
+    pose: float = param(1.0, ge=0)
+    distil: float = param(1.0, ge=0)
+    length: float = param(1.0, ge=0)
+
+
+class StudentModule(L.LightningModule):
+    """Lightning wrapper: Eq. 11 with AdamW on the student only; the VAE is frozen and kept in eval mode."""
+
+    def __init__(
+        self,
+        student: Student,
+        vae: VAE,
+        weights: dict[str, float],
+        lr: float,
+        weight_decay: float = 0.01,
+        fps: float = 25.0,
+        lr_schedule: str = "constant",
+        epochs: int = 1,
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.vae = vae.eval().requires_grad_(False)
+        self.weights = {k: float(weights.get(k, 1.0)) for k in LOSS_KEYS}
+        self.lr, self.weight_decay, self.fps = lr, weight_decay, fps
+        check_choice(lr_schedule, ("constant", "cosine"), "student.lr_schedule")
+        self.lr_schedule, self.epochs = lr_schedule, int(epochs)
+
+    def train(self, mode: bool = True) -> StudentModule:
+        """Lightning switches modules to train mode every epoch; the VAE stays in eval mode."""
+        super().train(mode)
+        self.vae.eval()
+        return self
+
+    def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], Any]:
+        """Eq. 11 terms; batches carry ``input_ids`` or cached encoder ``states`` (frozen encoder)."""
+        if "states" in batch:
+            out = self.student.decode_states(batch["states"], batch["attention_mask"])
+        else:
+            out = self.student(batch["input_ids"], batch["attention_mask"])
+        return student_losses(out, batch["poses"], batch["lengths"], self.vae, self.weights), out
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses, _ = self._losses(batch)
+        n = len(batch["lengths"])
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
+        return losses["total"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        losses, out = self._losses(batch)
+        t_hat = predict_frames(out.ratio, self.student.config.max_frames)
+        lengths = batch["lengths"]
+        losses["dur_acc"] = duration_accuracy(t_hat.cpu().numpy(), lengths.cpu().numpy(), self.fps)
+        self.log_dict(
+            {f"val/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(lengths), sync_dist=True
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        """AdamW; with ``lr_schedule: cosine`` its lr decays to 0 over ``epochs`` (stepped per epoch)."""
+        params = [p for p in self.student.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def make_loader(
+    pairs: Pairs,
+    tokenizer: Any,
+    max_frames: int,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    cache: dict[str, torch.Tensor] | None = None,
+) -> DataLoader:
+    """Batches of tokenised texts (or cached encoder states when ``cache``) and poses padded to ``T_max``."""
+    collate = PairCollate(tokenizer, max_frames) if cache is None else StateCollate(cache, max_frames)
+    return DataLoader(
+        PairDataset(pairs), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers
+    )
+
+
+@torch.no_grad()
+def dev_metrics(module: StudentModule, loader: DataLoader) -> dict[str, float]:
+    """Dev losses (frame-weighted for pose/distil, sequence-weighted for length), DurACC and |T_hat - T|."""
+    module.eval()
+    sums: dict[str, float] = {}
+    frames = seqs = 0
+    t_hats, trues = [], []
+    for batch in loader:
+        batch = {k: v.to(module.device) for k, v in batch.items()}
+        losses, out = module._losses(batch)
+        n_frames, n = int(batch["lengths"].sum()), len(batch["lengths"])
+        for k, v in losses.items():
+            w = n if k in ("length", "total") else n_frames
+            sums[k] = sums.get(k, 0.0) + float(v) * w
+        frames, seqs = frames + n_frames, seqs + n
+        t_hats.append(predict_frames(out.ratio, module.student.config.max_frames).cpu())
+        trues.append(batch["lengths"].cpu())
+    t_hat, true = torch.cat(t_hats), torch.cat(trues)
+    result = {k: v / (seqs if k in ("length", "total") else frames) for k, v in sums.items()}
+    w = module.weights
+    result["total"] = sum(w[k] * result[k] for k in LOSS_KEYS if k in result)  # Eq. 11 of the averages
+    result["dur_acc"] = duration_accuracy(t_hat.numpy(), true.numpy(), module.fps)
+    result["length_mae_frames"] = float((t_hat - true).abs().float().mean())
+    result["sequences"] = seqs
+    return result
+
+
+def training_seed(params: dict[str, Any]) -> int:
+    """``student.seed`` when set (seed studies of the student alone), else the global ``seed``."""
+    value = params["student"].get("seed")
+    return check_seed(params["seed"]) if value is None else check_seed(value, "student.seed")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """``python -m pipeline.stages.train_student``; returns the metrics of metrics/train_student.json."""
+    params = STAGE.start(__doc__, argv)
+    sec = parse_section(params, "student", StudentSection)
+    weights = dataclasses.asdict(parse_section(params, "loss", LossWeights))
+    stores = {s: SplitStore.load(LIFTED / s, mmap=True) for s in ("train", "dev")}
+    max_frames = fit_max_frames(sec.max_frames, stores["train"])
+    pairs = {s: load_pairs(stores[s], LIFTED / s, max_frames, sec.on_long) for s in ("train", "dev")}
+    if not len(pairs["train"]) or not len(pairs["dev"]):
+        raise StoreError(f"{LIFTED}: train has {len(pairs['train'])} sequences, dev {len(pairs['dev'])}")
+    vae = load_vae(VAE_DIR)
+    n_features = pairs["train"].frames[0].shape[1]
+    if vae.config.n_features != n_features:
+        raise StoreError(
+            f"{VAE_DIR}: VAE expects {vae.config.n_features} features, {LIFTED} has {n_features}"
+        )
+    config = dataclasses.replace(
+        sec.model, max_frames=max_frames, latent=vae.config.latent, n_features=n_features
+    )
+    fps = float(stores["train"].fps)
+    seed = training_seed(params)
+    texts_and_frames = [("\n".join(p.texts), p.frames) for p in pairs.values()]
+    fingerprint = {
+        "student": dataclasses.asdict(sec),
+        "loss": weights,
+        "seed": seed,
+        "data": engine.data_digest(texts_and_frames, VAE_DIR / "model.pt"),
+    }
+
+    with engine.training_run(STAGE, params, CKPT, fingerprint, seed, sec.fit) as job:
+        tokenizer = load_tokenizer(config.pretrained)
+        encoder_config = load_encoder_config(config.pretrained)
+        student = Student(config, encoder_config, load_pretrained=True)
+        module = StudentModule(
+            student, vae, weights, sec.fit.lr, sec.weight_decay, fps, sec.lr_schedule, sec.fit.epochs
+        )
+        cache = None
+        if student.encoder_is_fixed and sec.cache_encoder:  # frozen BERT: encode each text once
+            t_enc = time.perf_counter()
+            cache = encode_texts(student, tokenizer, pairs["train"].texts + pairs["dev"].texts)
+            log.info(
+                "cached frozen encoder states of %d texts in %.1f s", len(cache), time.perf_counter() - t_enc
+            )
+        train_loader = make_loader(
+            pairs["train"], tokenizer, max_frames, sec.fit.batch_size, True, job.workers, cache
+        )
+        dev_loader = make_loader(
+            pairs["dev"], tokenizer, max_frames, sec.fit.batch_size, False, job.workers, cache
+        )
+        fit = job.fit(module, train_loader, dev_loader)
+        if not fit.is_global_zero:
+            return {}
+        dev = dev_metrics(module, dev_loader)  # on the training device, fp32
+        module = module.cpu().float()
+        samples_per_s = len(pairs["train"]) * fit.epochs_run / fit.seconds if fit.seconds else 0.0
+        metrics = {
+            "train_sequences": len(pairs["train"]),
+            "max_frames": max_frames,
+            "epochs": fit.epochs,
+            "resumed_from_epoch": fit.start_epoch,
+            "train_seconds": round(fit.seconds, 2),
+            "train_samples_per_s": round(samples_per_s, 2),
+            "truncated": {s: p.truncated for s, p in pairs.items()},
+            "clipped": {s: p.clipped for s, p in pairs.items()},
+            "dev": dev,
+        }
+        meta = {"n_joints": pairs["train"].n_joints, "joints": stores["train"].joints, "fps": fps}
+        save_student(
+            OUT, module.student, module.vae, tokenizer, encoder_config, meta, LIFTED / "transform.json"
+        )
+        job.finish(metrics, METRICS, OUT)
+        log.info("dev %s", metrics["dev"])
+        return metrics
+
+
+if __name__ == "__main__":
+    main()

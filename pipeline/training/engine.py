@@ -1,0 +1,389 @@
+"""The Lightning training engine of every training stage: one skeleton (setup, seed, fit, resume,
+save, log), the ``train`` params section, checkpoints and their fingerprints.
+
+A training stage reads its data, then::
+
+    with engine.training_run(STAGE, params, ckpt_dir, fingerprint, seed, section.fit) as job:
+        module = MyLightningModule(...)                       # built after seeding
+        fit = job.fit(module, train_loader, val_loader)
+        if not fit.is_global_zero:                            # DDP: only rank 0 writes
+            return
+        ...save the model into its out dir, compute metrics...
+        job.finish(metrics, metrics_path, model_dir)
+
+:func:`training_run` sets the stage's torch CPU threads, opens the stage's MLflow run
+(:mod:`pipeline.training.tracking`), seeds python/numpy/torch, and prepares the checkpoint
+directory for the ``fingerprint`` (params and the :func:`data_digest` of the data: a rerun with
+other params or data starts fresh instead of resuming a stale run). ``section.fit`` is the
+section's :class:`FitConfig` (epochs, batch size, learning rate, CPU threads); a model trained on
+its own ``loss()`` needs no LightningModule of its own (:class:`LossModule`). :meth:`TrainingRun.fit`
+builds the Trainer (:func:`make_trainer`) and fits, resuming from the newest checkpoint of a
+killed run; :meth:`TrainingRun.finish` writes the metrics JSON, logs metrics and the model
+directory to MLflow and deletes the checkpoints.
+
+``train`` params (:class:`TrainConfig`; :meth:`TrainConfig.resolved` fills in ``auto``):
+
+- ``accelerator: auto`` -> ``gpu`` when CUDA is available, else ``cpu``; ``devices``,
+  ``num_nodes`` and ``strategy`` (``auto`` | ``ddp`` | any Lightning strategy name) pass through;
+- ``precision: auto`` -> ``bf16-mixed`` on a GPU with bf16 support (``16-mixed`` otherwise),
+  ``32-true`` on CPU; any Lightning precision string is accepted;
+- ``grad_clip`` -> ``gradient_clip_val`` (0 = off); ``log_every_n_steps``; ``progress_bar``;
+  ``deterministic: auto`` -> ``True`` on CPU, ``"warn"`` on GPU;
+- checkpoints in ``ckpt_dir``: ``ModelCheckpoint(every_n_epochs=checkpoint_every_n_epochs,
+  save_last=True)`` writes ``last.ckpt``; ``OnExceptionCheckpoint`` writes ``on_exception.ckpt``
+  when fit dies of an exception, Ctrl+C or SIGTERM (a SIGKILL leaves the last periodic one).
+  The resume path is the newer of the two, or ``None`` for a fresh start. (With
+  ``OnExceptionCheckpoint`` present Lightning turns ``fit(ckpt_path=None)`` into ``"last"``
+  itself and warns "called without a model" / "no last checkpoint available" on a fresh
+  start: expected, since a fresh start has no ``last.ckpt``.)
+
+Multi-GPU / multi-node (DDP): set ``train.strategy=ddp`` and ``train.devices`` (and
+``train.num_nodes``). On one node DVC can launch it directly
+(``dvc exp run -S train.strategy=ddp -S train.devices=4``: Lightning re-launches the stage
+script once per GPU); with ``torchrun --nproc_per_node=4 -m pipeline.stages.pretrain_vae`` or
+under SLURM (``srun --ntasks-per-node=4 python -m pipeline.stages.pretrain_vae`` with
+``-S train.num_nodes=2``) the launcher starts the ranks and Lightning joins them. Only global
+rank 0 writes outputs and MLflow runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
+from torch import nn
+
+from pipeline.config import Stage, param, parse_section
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+ON_EXCEPTION = "on_exception"
+FINGERPRINT = "fingerprint.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` params section: the Lightning Trainer of every training stage."""
+
+    accelerator: str = "auto"  # auto = gpu when CUDA is available, else cpu
+    devices: str | int | list[int] = "auto"
+    num_nodes: int = param(1, gt=0)
+    strategy: str = "auto"  # auto | ddp | any Lightning strategy
+    precision: str | int = "auto"  # auto = bf16-mixed on GPU (16-mixed without bf16), 32-true on CPU
+    deterministic: bool | Literal["auto", "warn"] = "auto"  # auto = true on CPU, warn on GPU
+    grad_clip: float = param(1.0, ge=0)  # gradient_clip_val, 0 = off
+    checkpoint_every_n_epochs: int = param(1, gt=0)
+    num_workers: int = param(0, ge=0)  # DataLoader workers
+    log_every_n_steps: int = param(50, gt=0)
+    progress_bar: bool = True
+
+    def resolved(self) -> TrainConfig:
+        """A copy with ``auto`` accelerator, precision and determinism resolved for this machine."""
+        gpu = torch.cuda.is_available()
+        accelerator = ("gpu" if gpu else "cpu") if self.accelerator == "auto" else self.accelerator
+        on_gpu = accelerator in ("gpu", "cuda")
+        precision = self.precision
+        if precision == "auto":
+            bf16 = on_gpu and torch.cuda.is_bf16_supported()
+            precision = ("bf16-mixed" if bf16 else "16-mixed") if on_gpu else "32-true"
+        deterministic = ("warn" if on_gpu else True) if self.deterministic == "auto" else self.deterministic
+        return dataclasses.replace(
+            self, accelerator=accelerator, precision=precision, deterministic=deterministic
+        )
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The keys every training section has (``vae``, ``student``, ``fgd_encoder``,
+    ``backtranslator``): how long, in what batches and how fast it trains, on how many CPU threads."""
+
+    epochs: int = param(gt=0)
+    batch_size: int = param(gt=0)
+    lr: float = param(gt=0)  # AdamW
+    cpu_threads: int = param(0, ge=0)  # torch CPU threads of the stage (0 = torch default)
+
+
+class LossModule(L.LightningModule):
+    """Lightning wrapper of a model trained on its own ``loss(x)`` of the batch ``(x,)`` with AdamW.
+
+    ``loss`` returns a tensor (logged as ``name``) or a dict of terms with the optimised ``total``;
+    every term is logged as ``train/<term>`` per step and epoch and ``val/<term>`` per epoch.
+    """
+
+    def __init__(self, model: nn.Module, lr: float, name: str = "loss") -> None:
+        super().__init__()
+        self.model, self.lr, self.name = model, lr, name
+
+    def terms(self, batch: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = self.model.loss(batch[0])
+        return out if isinstance(out, dict) else {self.name: out}
+
+    def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms = self.terms(batch)
+        logged = {f"train/{k}": v for k, v in terms.items()}
+        self.log_dict(logged, on_step=True, on_epoch=True, sync_dist=True)
+        return terms["total"] if "total" in terms else terms[self.name]
+
+    def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
+        self.log_dict({f"val/{k}": v for k, v in self.terms(batch).items()}, prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=self.lr)
+
+
+def seed(value: int) -> int:
+    """Seed python, numpy and torch (and dataloader workers) via ``lightning.seed_everything``."""
+    return L.seed_everything(int(value), workers=True, verbose=False)
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """Use ``threads`` torch CPU threads when > 0 (a stage's ``cpu_threads`` param); 0/None = torch default.
+
+    The stages' small matmuls gain little from a second thread and lose a lot when the cores are
+    shared with other processes, hence the per-stage param.
+    """
+    if threads and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
+def configure_gpu_kernels() -> None:
+    """Switch off PyTorch's cuDNN attention backend (no-op without CUDA).
+
+    Under bf16 autocast ``scaled_dot_product_attention`` picks cuDNN, which builds an execution
+    plan for every new sequence length; the student's cross-attention sees a new text length
+    in almost every batch, so each step paid ~35 ms of planning per layer (measured on an H100:
+    bf16 steps ran 10x slower than fp32, docs/benchmarks.md). The memory-efficient and flash
+    kernels that remain take any length without planning.
+    """
+    if torch.cuda.is_available():
+        torch.backends.cuda.enable_cudnn_sdp(False)
+
+
+def resume_path(ckpt_dir: str | Path) -> str | None:
+    """Newest of ``last.ckpt`` / ``on_exception.ckpt`` in ``ckpt_dir``, or ``None``."""
+    d = Path(ckpt_dir)
+    found = [p for p in (d / LAST, d / f"{ON_EXCEPTION}.ckpt") if p.is_file()]
+    return str(max(found, key=lambda p: p.stat().st_mtime_ns)) if found else None
+
+
+class StartEpoch(L.Callback):
+    """Remembers the epoch training started at (> 0 after resuming from a checkpoint)."""
+
+    epoch = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epoch = int(trainer.current_epoch)
+
+
+def make_trainer(
+    cfg: TrainConfig,
+    ckpt_dir: str | Path,
+    max_epochs: int,
+    logger: Any = None,
+    callbacks: list[L.Callback] | None = None,
+    **overrides: Any,
+) -> tuple[L.Trainer, str | None]:
+    """Build the Trainer for ``cfg`` and return it with the checkpoint to resume from.
+
+    ``logger=None`` disables logging (pass :func:`pipeline.training.tracking.mlflow_logger`'s
+    result); ``callbacks`` are added to the checkpoint callbacks; ``overrides`` go to
+    ``L.Trainer``. Pass the returned path to ``trainer.fit(model, ..., ckpt_path=path)``.
+    """
+    p = cfg.resolved()
+    if p.accelerator in ("gpu", "cuda"):
+        configure_gpu_kernels()
+    d = Path(ckpt_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=d,
+        filename="epoch{epoch:04d}",
+        auto_insert_metric_name=False,
+        every_n_epochs=p.checkpoint_every_n_epochs,
+        save_top_k=1,
+        save_last=True,
+    )
+    kwargs: dict[str, Any] = {
+        "accelerator": p.accelerator,
+        "devices": p.devices,
+        "num_nodes": p.num_nodes,
+        "strategy": p.strategy,
+        "precision": p.precision,
+        "max_epochs": int(max_epochs),
+        "gradient_clip_val": float(p.grad_clip) or None,
+        "log_every_n_steps": p.log_every_n_steps,
+        "enable_progress_bar": p.progress_bar,
+        "deterministic": p.deterministic,
+        "default_root_dir": str(d),
+        "logger": logger if logger is not None else False,
+        "callbacks": [checkpoint, OnExceptionCheckpoint(d, ON_EXCEPTION), *(callbacks or [])],
+        "enable_model_summary": False,
+    }
+    kwargs.update(overrides)
+    trainer = L.Trainer(**kwargs)
+    path = resume_path(d)
+    if path:
+        log.info("resuming from %s", path)
+    return trainer, path
+
+
+def data_digest(*parts: Any) -> str:
+    """SHA-1 of the training data for a checkpoint fingerprint, fed in order: arrays (their
+    C-order bytes), ``str`` (UTF-8), ``bytes``, ``Path`` (the file's contents), and lists or
+    tuples of these (their items in order)."""
+    h = hashlib.sha1()
+
+    def feed(part: Any) -> None:
+        if isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, str):
+            h.update(part.encode())
+        elif isinstance(part, bytes):
+            h.update(part)
+        elif isinstance(part, Path):
+            h.update(part.read_bytes())
+        elif isinstance(part, list | tuple):
+            for item in part:
+                feed(item)
+        else:
+            raise TypeError(f"data_digest: cannot hash a {type(part).__name__}")
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()
+
+
+def prepare_ckpt_dir(ckpt_dir: str | Path, fingerprint: dict[str, Any]) -> Path:
+    """Create ``ckpt_dir``; delete its checkpoints when they were made for another ``fingerprint``.
+
+    The fingerprint (params, data hash, ...) is stored as ``fingerprint.json``; resuming is only
+    allowed from checkpoints written under an identical one.
+    """
+    d = Path(ckpt_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / FINGERPRINT
+    text = json.dumps(fingerprint, sort_keys=True, indent=1, default=str)
+    old = f.read_text() if f.exists() else None
+    if old != text:
+        if any(d.glob("*.ckpt")):
+            log.warning("%s: checkpoints belong to other params/data; starting fresh", d)
+        clear_checkpoints(d)
+        f.write_text(text)
+    return d
+
+
+def clear_checkpoints(ckpt_dir: str | Path) -> None:
+    """Remove the ``*.ckpt`` files (and Lightning's log folders) of ``ckpt_dir``; keep the dir."""
+    d = Path(ckpt_dir)
+    for p in d.glob("*.ckpt"):
+        p.unlink()
+    shutil.rmtree(d / "lightning_logs", ignore_errors=True)
+
+
+# -- the skeleton of a training stage ----------------------------------------------------------
+@dataclass
+class Fit:
+    """What :meth:`TrainingRun.fit` did: the Trainer, wall time and epochs (resumed from ``start_epoch``)."""
+
+    trainer: L.Trainer
+    seconds: float
+    start_epoch: int
+
+    @property
+    def is_global_zero(self) -> bool:
+        return bool(self.trainer.is_global_zero)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs completed in all (including those of a resumed run)."""
+        return int(self.trainer.current_epoch)
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs this process trained."""
+        return self.epochs - self.start_epoch
+
+
+@dataclass
+class TrainingRun:
+    """One training stage's run, inside :func:`training_run`: fit once, then :meth:`finish`."""
+
+    stage: Stage
+    run: Any  # the stage's MLflow run (None on non-zero DDP ranks)
+    train: TrainConfig
+    config: FitConfig
+    ckpt_dir: Path
+
+    @property
+    def workers(self) -> int:
+        """DataLoader workers (``train.num_workers``)."""
+        return self.train.num_workers
+
+    def fit(
+        self, module: L.LightningModule, train_loader: Any, val_loader: Any = None, **trainer_overrides: Any
+    ) -> Fit:
+        """Fit ``module`` for ``fit.epochs`` (resuming a killed run's newest checkpoint)."""
+        from pipeline.training import tracking
+
+        start = StartEpoch()
+        trainer, resume = make_trainer(
+            self.train,
+            self.ckpt_dir,
+            self.config.epochs,
+            logger=tracking.mlflow_logger(self.run),
+            callbacks=[start],
+            **trainer_overrides,
+        )
+        t0 = time.perf_counter()
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+        return Fit(trainer, time.perf_counter() - t0, start.epoch)
+
+    def finish(
+        self, metrics: dict[str, Any], metrics_path: str | Path, model_dir: str | Path | None = None
+    ) -> None:
+        """Write ``metrics`` to the stage's out ``metrics_path``, log them (and ``model_dir`` as the
+        MLflow artifact ``model``), then delete the checkpoints: the run is complete."""
+        from pipeline.training import tracking
+
+        path = self.stage.write_json(metrics_path, metrics)
+        tracking.log_metrics_file(self.run, path)
+        if model_dir is not None:
+            tracking.log_artifacts(self.run, model_dir, artifact_path="model")
+        clear_checkpoints(self.ckpt_dir)
+
+
+@contextmanager
+def training_run(
+    stage: Stage,
+    params: Mapping[str, Any],
+    ckpt_dir: str | Path,
+    fingerprint: dict[str, Any],
+    seed_value: int,
+    config: FitConfig,
+) -> Iterator[TrainingRun]:
+    """Set up a training stage (threads, MLflow run, seed, checkpoint dir); see the module docstring.
+
+    ``params`` are the stage's params (with the ``train`` section); ``fingerprint`` gets the
+    ``train`` section added.
+    """
+    from pipeline.training import tracking  # here: model code and benchmarks need no MLflow
+
+    train = parse_section(params, "train", TrainConfig)
+    set_cpu_threads(config.cpu_threads)
+    with tracking.stage_run(stage.name, params) as run:
+        seed(seed_value)
+        fingerprint = {**fingerprint, "train": dataclasses.asdict(train)}
+        yield TrainingRun(stage, run, train, config, prepare_ckpt_dir(ckpt_dir, fingerprint))
