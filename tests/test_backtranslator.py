@@ -1,25 +1,28 @@
 """Back-translator (poses -> text): vocabulary, model shapes, learning a toy corpus, save/load, the stage."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import lifted_store, save_lifted
 
-from pipeline.config import ParamsError
-from pipeline.models.slt import SLT, SLTConfig, Vocab, load_slt, save_slt
-from pipeline.sequences import pad_sequences
-from pipeline.store import SplitStore
-from pipeline.train_backtranslator import main, score, translate
+from pipeline.config import ParamsError, parse_section
+from pipeline.data.sequences import pad_sequences
+from pipeline.data.store import SplitStore
+from pipeline.evaluation.backtranslation import score, translate
+from pipeline.models.backtranslator import (
+    BackTranslator,
+    BackTranslatorConfig,
+    Vocab,
+    load_backtranslator,
+    save_backtranslator,
+)
+from pipeline.stages.train_backtranslator import BackTranslatorSection, TextCollate, main, oov_rate
 
-REPO = Path(__file__).resolve().parents[1]
 SENTENCES = ["am montag regen .", "im norden sonne .", "morgen wird es kalt .", "im süden wind ."]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)  # the CI box is small and shared: 2 threads can be 10x slower
 
 
 def _motion(k: int, n_frames: int, joints: int = 4) -> np.ndarray:
@@ -43,8 +46,10 @@ def test_vocab_build_encode_decode() -> None:
 
 def test_slt_shapes_and_padding_invariance() -> None:
     torch.manual_seed(0)
-    slt = SLT(
-        SLTConfig(n_features=12, vocab_size=10, d_model=16, heads=2, enc_layers=1, dec_layers=1, ff=32)
+    slt = BackTranslator(
+        BackTranslatorConfig(
+            n_features=12, vocab_size=10, d_model=16, heads=2, enc_layers=1, dec_layers=1, ff=32
+        )
     ).eval()
     seqs = [np.random.default_rng(i).random((n, 12), dtype=np.float32) for i, n in enumerate((9, 20))]
     poses, lengths = pad_sequences(seqs)
@@ -58,15 +63,15 @@ def test_slt_shapes_and_padding_invariance() -> None:
     with pytest.raises(ValueError, match=r"poses \[B, T, 12\]"):
         slt.encode(torch.rand(1, 5, 11), torch.tensor([5]))
     with pytest.raises(ParamsError, match="divisible"):
-        SLTConfig(d_model=10, heads=4)
+        BackTranslatorConfig(d_model=10, heads=4)
 
 
 def test_slt_learns_toy_corpus() -> None:
     torch.manual_seed(0)
     vocab = Vocab.build(SENTENCES)
     frames = [_motion(k, 30 + 5 * k).reshape(30 + 5 * k, -1) for k in range(len(SENTENCES))]
-    slt = SLT(
-        SLTConfig(
+    slt = BackTranslator(
+        BackTranslatorConfig(
             n_features=12, vocab_size=len(vocab), d_model=32, heads=2, enc_layers=1, dec_layers=1, ff=64
         )
     )
@@ -87,42 +92,62 @@ def test_slt_learns_toy_corpus() -> None:
 
 def test_slt_save_load_round_trip(tmp_path: Path) -> None:
     vocab = Vocab.build(SENTENCES)
-    slt = SLT(
-        SLTConfig(n_features=12, vocab_size=len(vocab), d_model=16, heads=2, enc_layers=1, dec_layers=1)
+    slt = BackTranslator(
+        BackTranslatorConfig(
+            n_features=12, vocab_size=len(vocab), d_model=16, heads=2, enc_layers=1, dec_layers=1
+        )
     )
     frames_all = torch.from_numpy(np.concatenate([_motion(k, 20).reshape(20, -1) for k in range(3)]))
     slt.set_normalisation(frames_all)
     torch.testing.assert_close(slt.feat_mean, frames_all.mean(0))
     assert float(slt.feat_std.min()) >= 1e-3
-    save_slt(slt.eval(), vocab, tmp_path / "bt")
-    back, back_vocab = load_slt(tmp_path / "bt")
+    save_backtranslator(slt.eval(), vocab, tmp_path / "bt")
+    back, back_vocab = load_backtranslator(tmp_path / "bt")
     assert back_vocab.itos == vocab.itos
     torch.testing.assert_close(back.feat_std, slt.feat_std)  # the standardisation travels with the weights
     frames = [_motion(0, 25).reshape(25, -1)]
     assert translate(back, back_vocab, frames) == translate(slt, vocab, frames)
     (tmp_path / "bt" / "vocab.json").write_text(json.dumps(vocab.itos[:-1]))
     with pytest.raises(ValueError, match="vocab_size"):
-        load_slt(tmp_path / "bt")
+        load_backtranslator(tmp_path / "bt")
 
 
 def _store(n: int, rng: np.random.Generator) -> SplitStore:
+    """``n`` random sentences of :data:`SENTENCES`, each signed by its motion for 30..59 frames."""
     ks = rng.integers(0, len(SENTENCES), size=n)
     seqs = [_motion(int(k), int(rng.integers(30, 60))) for k in ks]
-    index = [{"name": f"s{i}", "text": SENTENCES[k], "gloss": "", "signer": "a"} for i, k in enumerate(ks)]
-    return SplitStore.from_sequences(seqs, index, [f"j{j}" for j in range(4)], ["x", "y", "z"])
+    return lifted_store(seqs, texts=[SENTENCES[k] for k in ks])
 
 
-def test_stage_writes_model_and_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_section_text_collate_and_oov() -> None:
+    """The ``backtranslator`` section (training keys beside the model's), batches of text, OOV rate."""
+    raw = {"epochs": 2, "batch_size": 4, "lr": 1, "val_every": 1, "min_count": 1, "d_model": 32, "heads": 2}
+    sec = parse_section({"backtranslator": raw}, "backtranslator", BackTranslatorSection)
+    assert sec.fit.lr == 1.0 and sec.label_smoothing == 0.1
+    assert (sec.model.d_model, sec.model.heads) == (32, 2)
+    with pytest.raises(ParamsError, match=r"backtranslator\.label_smoothing=1\.0 is invalid"):
+        parse_section(
+            {"backtranslator": {**raw, "label_smoothing": 1.0}}, "backtranslator", BackTranslatorSection
+        )
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) backtranslator\.vocab_size"):
+        parse_section({"backtranslator": {**raw, "vocab_size": 9}}, "backtranslator", BackTranslatorSection)
+    vocab = Vocab.build(SENTENCES)
+    batch = TextCollate(vocab, max_tokens=3)(
+        [(SENTENCES[2], _motion(2, 7).reshape(7, -1)), ("x", np.zeros((4, 12)))]
+    )
+    assert batch["poses"].shape == (2, 7, 12) and batch["lengths"].tolist() == [7, 4]
+    assert batch["tokens"].tolist() == [vocab.encode(SENTENCES[2], 3), [1, 3, 2, 0, 0]]  # cut to 3 words
+    assert oov_rate(["am montag schnee .", "im norden"], vocab) == pytest.approx(1 / 6)
+
+
+@pytest.mark.slow
+def test_stage_writes_model_and_metrics(workspace: Callable[..., Path]) -> None:
+    ws = workspace()
     rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("dev", 4), ("test", 4)):
-        _store(n, rng).save(tmp_path / "data/lifted" / split)
-    text = (REPO / "params.yaml").read_text().replace("profile: default", "profile: tiny", 1)
-    (tmp_path / "params.yaml").write_text(text)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    metrics = main()
-    assert json.loads((tmp_path / "metrics/backtranslator.json").read_text()) == metrics
+    save_lifted(ws, {split: _store(n, rng) for split, n in (("train", 12), ("dev", 4), ("test", 4))})
+    metrics = main([])
+    assert json.loads((ws / "metrics/backtranslator.json").read_text()) == metrics
     assert metrics["best_epoch"] >= 1 and metrics["vocab_size"] == len(Vocab.build(SENTENCES))
     assert set(metrics["test"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge"}
-    slt, vocab = load_slt(tmp_path / "models/backtranslator")
+    slt, vocab = load_backtranslator(ws / "models/backtranslator")
     assert slt.config.n_features == 12 and len(vocab) == metrics["vocab_size"]

@@ -1,4 +1,4 @@
-"""pipeline.check_metrics: thresholds parsing, pass/fail per direction and tolerance, messages, CLI."""
+"""pipeline.tools.check_metrics: thresholds parsing, pass/fail per direction and tolerance, messages, CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import check_metrics as cm
+from pipeline.tools import check_metrics as cm
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 Slow (~2-5 min): the first ``dvc exp run`` runs the whole tiny pipeline, the second only
 ``train_student`` and ``evaluate``. When ``NAR_SMOKE_OUT`` is set (``.ci/run`` sets it), the first
 experiment doubles as the CI smoke run: its metrics and ``dvc metrics diff --md`` against the
-committed tiny baseline are exported there (:func:`pipeline.smoke.export`), and so is the report.
+committed tiny baseline are exported there (:func:`pipeline.tools.smoke.export`), and so is the report.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import report, smoke, tracking
-
-ROOT = Path(__file__).resolve().parents[1]
+from pipeline.tools import smoke
+from pipeline.tools.report.__main__ import main as report_main
+from pipeline.training import tracking
 
 
 def exp_run(repo: Path, *sets: str) -> tuple[str, str]:
@@ -78,7 +78,7 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
     assert {"pretrain_vae", "train_fgd_encoder", "train_backtranslator"} <= kd_children
 
     out = Path(smoke_out) / "report" if smoke_out else tmp_path / "report"
-    status = report.main(["--tracking-uri", f"sqlite:///{repo / 'mlflow.db'}", "--out", str(out)])
+    status = report_main(["--tracking-uri", f"sqlite:///{repo / 'mlflow.db'}", "--out", str(out)])
     assert status == 0
     with (out / "table3a.csv").open() as fh:
         rows = {r["system"]: r for r in csv.DictReader(fh) if r["source"] == "ours"}

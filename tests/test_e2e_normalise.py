@@ -10,15 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SHARED
 
 from pipeline.config import load_params
-from pipeline.normalise import denormalise
-from pipeline.smoke import SKIP_PREFIXES, copy_tree
-from pipeline.store import SPLITS, SplitStore
-from pipeline.transform import UnitRange
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from pipeline.data.store import SPLITS, SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.preprocess.normalise import denormalise
+from pipeline.tools.smoke import SKIP_PREFIXES, copy_tree
 
 
 def copy_repo(dst: Path) -> None:
@@ -26,10 +24,9 @@ def copy_repo(dst: Path) -> None:
     copy_tree(ROOT, dst, skip=(*SKIP_PREFIXES, "metrics/"))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
-    if not (ROOT / "pipeline" / "synthesize.py").exists():
-        pytest.skip("pipeline/synthesize.py (the synthesize stage) is not there yet")
     if shutil.which("dvc") is None or shutil.which("git") is None:
         pytest.skip("dvc/git not installed")
     repo = tmp_path / "repo"
@@ -73,6 +70,7 @@ def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
     assert "changed" not in again.stdout, again.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
     """The README's real-data commands through `lift`: pt_skels sample and the Czech OpenPose demo."""

@@ -1,48 +1,60 @@
-"""Evaluation stage: baselines, per-system scoring (GT is perfect), flat metrics, plot/table files, params."""
+"""Evaluation: baselines, per-system scoring (GT is perfect), the FGD windows, params, the markdown table,
+and the stage's metrics/plot/table/figure files."""
 
 import csv
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from conftest import lifted_store, save_lifted
 
-from pipeline.config import ParamsError
-from pipeline.evaluate import FIG3, FIG3_GIF, FIG4, Scorer, baselines, eval_params, main
-from pipeline.metrics import MetricError
-from pipeline.models.slt import SLT, SLTConfig, Vocab, save_slt
-from pipeline.models.tae import TAE, TAEConfig, save_tae
-from pipeline.store import SplitStore
+from pipeline.config import ParamsError, parse_section
+from pipeline.data.store import SplitStore, StoreError
+from pipeline.evaluation.metrics import MetricError
+from pipeline.evaluation.scoring import EvaluateConfig, Scorer, baselines, evaluate, references
+from pipeline.evaluation.tables import eval_table
+from pipeline.models.backtranslator import BackTranslator, BackTranslatorConfig, Vocab, save_backtranslator
+from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig
+from pipeline.models.io import save_model
+from pipeline.stages.evaluate import FIG3, FIG3_GIF, FIG4, main, render_figures
 
-REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["am montag regen .", "im norden sonne .", "morgen wird es kalt ."]
+EVAL = {
+    "splits": ["dev"],
+    "systems": ["gt"],
+    "margin": 25,
+    "intervals": [[0, 50]],
+    "prefixes": [20],
+    "batch_size": 4,
+}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)  # the CI box is small and shared: 2 threads can be 10x slower
-
-
-def _store(lengths: list[int], rng: np.random.Generator, joints: int = 4) -> SplitStore:
+def _store(lengths: Sequence[int], rng: np.random.Generator, joints: int = 4) -> SplitStore:
+    """Smooth random motion in [0, 1], one sequence per length; texts cycle through :data:`TEXTS`."""
     seqs = []
     for n in lengths:
         t = np.arange(n)[:, None, None]
         freq, phase = rng.uniform(0.02, 0.2, (1, joints, 3)), rng.uniform(0, 6, (1, joints, 3))
         seqs.append((0.5 + 0.3 * np.sin(freq * t + phase)).astype(np.float32))
-    index = [{"name": f"s{i}", "text": TEXTS[i % 3], "gloss": "", "signer": "a"} for i in range(len(lengths))]
-    return SplitStore.from_sequences(seqs, index, [f"j{k}" for k in range(joints)], ["x", "y", "z"])
+    return lifted_store(seqs, texts=[TEXTS[i % 3] for i in range(len(seqs))])
 
 
-def _models() -> tuple[TAE, SLT, Vocab]:
+def _models(stride: int = 34) -> tuple[FGDEncoder, BackTranslator, Vocab]:
+    """A random tiny FGD encoder (window 34, ``stride``) and back-translator for 4 joints."""
     torch.manual_seed(0)
-    tae = TAE(TAEConfig(n_features=12, d_model=16, heads=2, layers=1, ff=32, latent=4)).eval()
+    config = FGDEncoderConfig(n_features=12, stride=stride, d_model=16, heads=2, layers=1, ff=32, latent=4)
+    encoder = FGDEncoder(config).eval()
     vocab = Vocab.build(TEXTS)
-    slt = SLT(
-        SLTConfig(n_features=12, vocab_size=len(vocab), d_model=16, heads=2, enc_layers=1, dec_layers=1)
+    bt = BackTranslator(
+        BackTranslatorConfig(
+            n_features=12, vocab_size=len(vocab), d_model=16, heads=2, enc_layers=1, dec_layers=1
+        )
     )
-    return tae, slt.eval(), vocab
+    return encoder, bt.eval(), vocab
 
 
 def test_baselines_mean_and_random() -> None:
@@ -59,8 +71,8 @@ def test_baselines_mean_and_random() -> None:
 def test_scorer_gt_is_perfect_and_baselines_are_not() -> None:
     rng = np.random.default_rng(1)
     train, dev = _store([40, 60, 90, 30, 70], rng), _store([20, 45, 60, 80, 120, 35], rng)
-    tae, slt, vocab = _models()
-    scorer = Scorer(tae, slt, vocab, intervals=[[0, 50], [50, 100], [150, 200]], prefixes=[20, 40])
+    encoder, bt, vocab = _models()
+    scorer = Scorer(encoder, bt, vocab, intervals=[[0, 50], [50, 100], [150, 200]], prefixes=[20, 40])
     refs, texts = dev.sequences(), [e["text"] for e in dev.index]
     systems = {"gt": refs, **baselines(train, len(refs), np.random.default_rng(0))}
     out = scorer.score_split(refs, texts, systems, where="fake/dev")
@@ -75,92 +87,164 @@ def test_scorer_gt_is_perfect_and_baselines_are_not() -> None:
     assert {"bleu1", "bleu4", "rouge"} <= set(gt)
 
 
+def test_scorer_windows_follow_the_encoder_config() -> None:
+    """The FGD windows are cut with the encoder's own window and stride (saved in its config.json)."""
+    seq = _store([68], np.random.default_rng(6)).sequences()[0]
+    wide, _, vocab = _models(stride=34)
+    dense, bt, _ = _models(stride=17)
+    assert Scorer(wide, bt, vocab).features([seq]).shape == (2, 4)  # starts 0, 34
+    feats = Scorer(dense, bt, vocab).features([seq, seq[:10]])
+    assert feats.shape == (3 + 1, 4) and feats.dtype == np.float64  # starts 0, 17, 34 + one padded window
+    x = torch.from_numpy(np.clip(seq[17:51], 0, 1).reshape(1, 34, 12))
+    np.testing.assert_allclose(feats[1], dense.embed(x)[0].double().numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_scorer_rejects_wrong_system_output() -> None:
     rng = np.random.default_rng(2)
     dev = _store([30, 40], rng)
-    tae, slt, vocab = _models()
+    encoder, bt, vocab = _models()
     refs = dev.sequences()
     with pytest.raises(MetricError, match="'student' has 1 sequences for 2"):
-        Scorer(tae, slt, vocab).score_split(refs, TEXTS[:2], {"student": refs[:1]}, where="x")
+        Scorer(encoder, bt, vocab).score_split(refs, TEXTS[:2], {"student": refs[:1]}, where="x")
     with pytest.raises(MetricError, match=r"sentence 1: sequence of shape \(0, 4, 3\)"):
-        Scorer(tae, slt, vocab).score_split(refs, TEXTS[:2], {"student": [refs[0], refs[1][:0]]}, where="x")
+        Scorer(encoder, bt, vocab).score_split(
+            refs, TEXTS[:2], {"student": [refs[0], refs[1][:0]]}, where="x"
+        )
 
 
-def test_eval_params_validation() -> None:
-    p = {
-        "splits": ["dev"],
-        "systems": ["gt"],
-        "margin": 25,
-        "intervals": [[0, 50]],
-        "prefixes": [20],
-        "batch_size": 4,
-    }
-    assert eval_params({"evaluate": p}) == p
-    with pytest.raises(ParamsError, match="evaluate.systems"):
-        eval_params({"evaluate": {**p, "systems": ["gt", "oracle"]}})
+def test_evaluate_config_validation() -> None:
+    cfg = parse_section({"evaluate": EVAL}, "evaluate", EvaluateConfig)
+    assert (cfg.splits, cfg.systems, cfg.intervals, cfg.prefixes) == (["dev"], ["gt"], [[0, 50]], [20])
+    assert cfg.margin == 25.0 and isinstance(cfg.margin, float) and cfg.batch_size == 4
+    assert (cfg.figures, cfg.figure_frames, cfg.compare_student, cfg.cpu_threads) == (3, 6, None, 0)
+    with pytest.raises(ParamsError, match=r"evaluate\.systems\[1\]='oracle' is invalid"):
+        parse_section({"evaluate": {**EVAL, "systems": ["gt", "oracle"]}}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match=r"evaluate\.splits is empty"):
+        parse_section({"evaluate": {**EVAL, "splits": []}}, "evaluate", EvaluateConfig)
     with pytest.raises(ParamsError, match="evaluate.intervals entry"):
-        eval_params({"evaluate": {**p, "intervals": [[50, 0]]}})
-    with pytest.raises(ParamsError, match="missing evaluate.margin"):
-        eval_params({"evaluate": {k: v for k, v in p.items() if k != "margin"}})
+        parse_section({"evaluate": {**EVAL, "intervals": [[50, 0]]}}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match="evaluate.prefixes entry 0"):
+        parse_section({"evaluate": {**EVAL, "prefixes": [20, 0]}}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match=r"evaluate\.margin=0 is invalid"):
+        parse_section({"evaluate": {**EVAL, "margin": 0}}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match="missing key evaluate.margin"):
+        no_margin = {k: v for k, v in EVAL.items() if k != "margin"}
+        parse_section({"evaluate": no_margin}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) evaluate\.stride"):
+        parse_section({"evaluate": {**EVAL, "stride": 34}}, "evaluate", EvaluateConfig)
 
 
-def test_stage_writes_metrics_plot_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluate_splits_systems_and_references() -> None:
+    rng = np.random.default_rng(7)
+    stores = {"train": _store([40, 60, 50], rng), "dev": _store([30, 45, 70], rng)}
+    cfg = EvaluateConfig(**{**EVAL, "systems": ["gt", "mean"]})
+    encoder, bt, vocab = _models()
+    kept: dict = {}
+    result = evaluate(
+        stores, Scorer(encoder, bt, vocab, intervals=[[0, 50]], prefixes=[20]), cfg, 3, keep=kept
+    )
+    assert set(result) == {"dev"} and result["dev"]["n"] == 3 and {"gt", "mean"} <= set(result["dev"])
+    refs, texts, systems = kept["dev"]
+    assert texts == TEXTS and [len(r) for r in refs] == [30, 45, 70] and systems["gt"] is refs
+    assert [len(s) for s in systems["mean"]] == [50] * 3 and result["dev"]["mean"]["len_mae"] == (
+        20 + 5 + 20
+    ) / 3
+    with pytest.raises(ValueError, match="no student generator"):
+        evaluate(stores, Scorer(encoder, bt, vocab), EvaluateConfig(**{**EVAL, "systems": ["student"]}), 3)
+    blank = lifted_store([np.full((5, 4, 3), 0.5)], texts=["  "])
+    with pytest.raises(StoreError, match=r"lifted/dev: sequence 's0' \(row 0\) has no text"):
+        references(blank, Path("lifted/dev"))
+
+
+def test_eval_table_markdown() -> None:
+    gt = {"fgd_x10": 0.0, "bleu1": 50.0, "bleu2": 40.5, "bleu3": 30.25, "bleu4": 20.125, "rouge": 45.0}
+    gt |= {"dtw_mje": 0.0, "duracc": 1.0, "fgd_len_0_50": 0.0, "fgd_first_20": 0.0}
+    mean = {"fgd_x10": 12.3456, "bleu1": 1.5, "bleu2": 0.75, "bleu3": 0.0, "rouge": 3.0625}
+    mean |= {"dtw_mje": 0.12345, "duracc": 0.25, "fgd_first_20": 0.5}  # no bleu4, no fgd_len_0_50
+    result = {"test": {"n": 4, "gt": gt, "mean": mean}}
+    md = eval_table(result, ["test"], ["gt", "mean"], ["fgd_len_0_50", "fgd_first_20"], 25.0)
+    lines = md.splitlines()
+    assert lines[0] == "# Evaluation (generated by `python -m pipeline.stages.evaluate`, stage `evaluate`)"
+    assert "DurACC = share of sentences with |T_hat - T| < 25 frames." in lines[2]  # 25.0 from params
+    start = lines.index("## TEST (4 sentences)")
+    assert lines[start : start + 6] == [
+        "## TEST (4 sentences)",
+        "",
+        "| System | FGD† | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE | DTW-MJE | DurACC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| GT | 0.000 | 50.00 | 40.50 | 30.25 | 20.12 | 45.00 | 0.0000 | 1.000 |",
+        "| Mean | 12.346 | 1.50 | 0.75 | 0.00 | – | 3.06 | 0.1235 | 0.250 |",
+    ]
+    start = lines.index("## FGD† by reference length and over the first N frames (test)")
+    assert lines[start + 2 : start + 6] == [
+        "| System | 0–50 | first 20 |",
+        "|---|---:|---:|",
+        "| GT | 0.000 | 0.000 |",
+        "| Mean | – | 5.000 |",  # FGD x 10
+    ]
+
+
+@pytest.mark.slow
+def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> None:
+    ws = workspace()
     rng = np.random.default_rng(3)
-    _store([40, 60, 90, 30, 70, 55], rng).save(tmp_path / "data/lifted/train")
-    for split in ("dev", "test"):
-        _store([25, 45, 60, 110], rng).save(tmp_path / "data/lifted" / split)
-    tae, slt, vocab = _models()
-    save_tae(tae, tmp_path / "models/fgd_encoder")
-    save_slt(slt, vocab, tmp_path / "models/backtranslator")
-    text = (REPO / "params.yaml").read_text().replace("profile: default", "profile: tiny", 1)
-    (tmp_path / "params.yaml").write_text(text)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    train = _store([40, 60, 90, 30, 70, 55], rng)
+    save_lifted(ws, {"train": train, **{s: _store([25, 45, 60, 110], rng) for s in ("dev", "test")}})
+    encoder, bt, vocab = _models()
+    save_model(encoder, ws / "models/fgd_encoder")
+    save_backtranslator(bt, vocab, ws / "models/backtranslator")
 
     def fake_student(texts: list[str]) -> list[np.ndarray]:  # stands in for load_student(...).generate
         return [np.full((50, 4, 3), 0.5, np.float32) + 0.01 * i for i in range(len(texts))]
 
-    flat = main(generator=fake_student)
-    saved = json.loads((tmp_path / "metrics/eval.json").read_text())
+    flat = main([], generator=fake_student)
+    saved = json.loads((ws / "metrics/eval.json").read_text())
     assert saved == flat
     assert saved["test.gt.fgd"] == pytest.approx(0.0, abs=1e-6) and saved["dev.student.fgd"] > 0
     assert saved["test.student.len_mae"] == pytest.approx(np.mean(np.abs(np.array([25, 45, 60, 110]) - 50)))
     assert {"dev.mean.bleu4", "test.random.rouge", "test.student.duracc", "dev.n"} <= set(saved)
-    rows = list(csv.DictReader((tmp_path / "metrics/fgd_intervals.csv").open()))
+    rows = list(csv.DictReader((ws / "metrics/fgd_intervals.csv").open()))
     assert [r["interval"] for r in rows] == ["0-50", "50-100", "100-150", "150-200"]
     assert [r["frames"] for r in rows] == ["50", "100", "150", "200"] and set(rows[0]) >= {"gt", "student"}
     assert float(rows[0]["gt"]) == pytest.approx(0.0, abs=1e-5)
-    md = (tmp_path / "metrics/eval_table.md").read_text()
+    md = (ws / "metrics/eval_table.md").read_text()
     assert "| GT |" in md and "## TEST (4 sentences)" in md and "first 20" in md
     # figures: 3 dev samples x (GT, student) rows of 6 skeletons of 160 px + a 16 px title; GIF of the 1st
-    fig3 = iio.imread(tmp_path / "plots/figure3_dev_samples.png")
+    fig3 = iio.imread(ws / "plots/figure3_dev_samples.png")
     assert fig3.shape[:2] == (3 * (16 + 2 * 160) + 2 * 6, 6 * 160)
-    gif = iio.imread(tmp_path / "plots/figure3_dev_sample.gif", index=None)
+    gif = iio.imread(ws / "plots/figure3_dev_sample.gif", index=None)
     assert gif.shape[:3] == (50, 160, 2 * 160)  # max(shortest dev GT 25, student 50) frames, 2 panels
-    fig4 = iio.imread(tmp_path / "plots/figure4_fgd_length.png")
+    fig4 = iio.imread(ws / "plots/figure4_fgd_length.png")
     assert fig4.shape[:2] == (340, 1050) and (fig4[..., :3] < 250).any()
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     exp = client.get_experiment_by_name("nar-slp-kd")
     run = client.search_runs([exp.experiment_id], "attributes.run_name = 'evaluate'")[0]
     logged = {f.path for f in client.list_artifacts(run.info.run_id, "eval/plots")}
-    assert logged == {f"eval/plots/{n}" for n in (FIG3, FIG3_GIF, FIG4)}
+    assert logged == {f"eval/plots/{p.name}" for p in (FIG3, FIG3_GIF, FIG4)}
 
 
-def test_figures_with_a_second_student(tiny_student: Path, tmp_path: Path) -> None:
+def test_figures_with_a_second_student(
+    tiny_student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """evaluate.compare_student adds a third row (e.g. the w/o-KD student) generated for the samples only."""
-    from pipeline.evaluate import render_figures
-
+    monkeypatch.chdir(tmp_path)  # the figures go to the stage's fixed plots/ paths
     rng = np.random.default_rng(4)
     refs = [s.astype(np.float32) for s in _store([20, 35, 50], rng, joints=50).sequences()]
     kept = {"dev": (refs, TEXTS, {"gt": refs, "student": [r[:10] for r in refs]})}
-    p = {"figures": 2, "figure_frames": 4, "compare_student": str(tiny_student), "compare_label": "w/o KD"}
-    p |= {"splits": ["dev"], "systems": ["gt", "student"], "intervals": [[0, 50]], "prefixes": [20]}
+    cfg = EvaluateConfig(
+        **{**EVAL, "systems": ["gt", "student"]},
+        figures=2,
+        figure_frames=4,
+        compare_student=str(tiny_student),
+        compare_label="w/o KD",
+    )
     result = {"dev": {s: {"fgd_len_0_50": 0.1, "fgd_first_20": 0.2} for s in ("gt", "student")}}
-    files = render_figures(result, kept, p, tmp_path / "plots", None)
-    assert [f.name for f in files] == [FIG4, FIG3, FIG3_GIF]
-    fig3 = iio.imread(tmp_path / "plots" / FIG3)
+    files = render_figures(result, kept, cfg, None)
+    assert files == [FIG4, FIG3, FIG3_GIF]
+    assert Path("plots/figure3_dev_samples.png") == FIG3
+    fig3 = iio.imread(tmp_path / FIG3)
     assert fig3.shape[:2] == (2 * (16 + 3 * 160) + 6, 4 * 160)  # 2 samples x 3 rows
-    gif = iio.imread(tmp_path / "plots" / FIG3_GIF, index=None)
+    gif = iio.imread(tmp_path / FIG3_GIF, index=None)
     assert gif.shape[2] == 3 * 160 and len(gif) >= 20  # 3 panels; at least the GT's 20 frames

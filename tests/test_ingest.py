@@ -7,37 +7,46 @@ import os
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-import yaml
+from conftest import SHARED, need_shared
 
-from pipeline import ingest as ingest_mod
-from pipeline.config import ParamsError
-from pipeline.ingest import IngestError, ingest
-from pipeline.openpose import OpenPoseError, read_frame
-from pipeline.skeleton import MANUAL_JOINTS, RAW_JOINTS
-from pipeline.store import SplitStore
+from pipeline.config import ParamsError, parse_section
+from pipeline.data.corpus_csv import HEADER as CSV_HEADER
+from pipeline.data.openpose import OpenPoseError, parse_frame
+from pipeline.data.policy import DataConfig, IngestError
+from pipeline.data.skeleton import MANUAL_JOINTS, RAW_JOINTS
+from pipeline.data.sources import ingest
+from pipeline.data.store import SplitStore, StoreError
+from pipeline.stages import ingest as ingest_stage
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DEMO = SHARED / "data" / "openpose-czech-demo"
-PT = SHARED / "data" / "phoenix14t-pt-sample"
-HEADER = "name|video|start|end|speaker|orth|translation"
+HEADER = "|".join(CSV_HEADER)
 
 
-def need(path: Path) -> Path:
-    if not path.is_dir():
-        pytest.skip(f"real data fixture {path} not available")
-    return path
+@pytest.fixture
+def demo() -> Path:
+    """The real OpenPose output of the Czech demo (skipped when ../shared is absent)."""
+    return need_shared("data", "openpose-czech-demo")
+
+
+@pytest.fixture
+def pt() -> Path:
+    """The Progressive-Transformers sample (skipped when ../shared is absent)."""
+    return need_shared("data", "phoenix14t-pt-sample")
 
 
 def write_corpus(path: Path, names: list[str]) -> None:
+    """A hand-written corpus CSV with one row per video folder name."""
     rows = [f"{n}|{n}/1/*.png|-1|-1|Signer0{i}|GLOSS{i} X|satz {i} ." for i, n in enumerate(names)]
     path.write_text("\n".join([HEADER, *rows]) + "\n")
 
 
 def frame_doc(t: int, people: int = 1) -> dict:
+    """An OpenPose 1.3 frame document with ``people`` copies of a body that moves with ``t``."""
     pose = np.full((25, 3), 0.9)
     pose[:, 0] = 100 + t + np.arange(25)
     pose[:, 1] = 200 - t
@@ -48,6 +57,7 @@ def frame_doc(t: int, people: int = 1) -> dict:
 
 
 def write_video(folder: Path, n: int, prefix: str = "cam") -> None:
+    """``n`` frame files numbered from 5 in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     for t in range(n):
         (folder / f"{prefix}_{t + 5:012d}_keypoints.json").write_text(json.dumps(frame_doc(t)))
@@ -63,15 +73,16 @@ def tiny_tree(root: Path) -> Path:
     return root
 
 
-def run(path: Path, source: str = "openpose", on_error: str = "raise"):
-    return ingest({"data": {"source": source, "path": str(path), "on_error": on_error}})
+def run(path: Path, source: str = "openpose", on_error: str = "raise") -> tuple[dict[str, SplitStore], dict]:
+    """Ingest ``path`` as the ``data`` section would."""
+    return ingest(DataConfig(source=source, path=str(path), on_error=on_error))
 
 
 # -- openpose source --------------------------------------------------------------------------
-def test_czech_demo_folder_with_written_corpus(tmp_path: Path) -> None:
+def test_czech_demo_folder_with_written_corpus(tmp_path: Path, demo: Path) -> None:
     """How a folder of OpenPose output without corpus CSV is used: write one CSV per split."""
     root = tmp_path / "demo"
-    shutil.copytree(need(DEMO), root)
+    shutil.copytree(demo, root)
     write_corpus(root / "demo.train.corpus.csv", ["rec01"])
     write_corpus(root / "demo.dev.corpus.csv", ["rec02"])
     stores, metrics = run(root)
@@ -84,7 +95,7 @@ def test_czech_demo_folder_with_written_corpus(tmp_path: Path) -> None:
     files = sorted((root / "rec01").glob("*_keypoints.json"))
     assert entry["frame_numbers"] == list(range(14489, 14489 + 32))
     for t in (0, 3, 31):  # frame 3 = 14492 has "people": []
-        ref = read_frame(files[t])
+        ref = parse_frame(files[t].read_bytes(), files[t])
         np.testing.assert_array_equal(train.poses[t], ref[0] if len(ref) else 0)
     assert train.arrays["n_people"].tolist() == [0 if t == 3 else 1 for t in range(32)]
 
@@ -108,6 +119,21 @@ def test_archives_equal_directory(tmp_path: Path, kind: str) -> None:
         assert [e["name"] for e in got[split].index] == [e["name"] for e in ref[split].index]
 
 
+def test_gt3d_sidecar_in_archive_is_not_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tiny_tree(tmp_path / "synthetic")
+    seqs = [np.zeros((n, 137, 3), np.float32) for n in (4, 5)]
+    SplitStore.from_sequences(seqs, [{"name": "a1"}, {"name": "a2"}], RAW_JOINTS, ["x", "y", "z"]).save(
+        root / "gt3d" / "train"
+    )
+    archive = tmp_path / "synthetic.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(root.rglob("*")):
+            zf.write(f, f.relative_to(root).as_posix())
+    stores, _ = run(archive, source="synthetic")
+    assert "gt3d" not in stores["train"].arrays and len(stores["train"]) == 2
+    assert "gt3d sidecar inside an archive is not read" in caplog.text
+
+
 def test_extra_people_kept_sparse(tmp_path: Path) -> None:
     root = tiny_tree(tmp_path / "c")
     f = next((root / "openpose" / "train" / "a1").glob("*_000000000006_*"))
@@ -117,9 +143,34 @@ def test_extra_people_kept_sparse(tmp_path: Path) -> None:
     assert st.arrays["n_people"][:4].tolist() == [1, 3, 1, 1]
     people, frames = st.extra_people
     assert people.shape == (2, 137, 3) and frames.tolist() == [1, 1]
-    ingest_mod.save_store(st, tmp_path / "out")
-    p2, f2 = ingest_mod.load_extra_people(tmp_path / "out", st.poses.shape[0])
+    st.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").glob("extra_people*.npy")) == [
+        "extra_people.npy",
+        "extra_people_frame.npy",
+    ]
+    p2, f2 = SplitStore.load(tmp_path / "out").extra_people
     np.testing.assert_array_equal(p2, people)
+    np.testing.assert_array_equal(f2, frames)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: np.save(d / "extra_people_frame.npy", np.array([1, 1, 2])),  # 3 frames for 2 people
+        lambda d: np.save(d / "extra_people_frame.npy", np.array([1, 9])),  # frame 9 of 9 frames
+        lambda d: np.save(d / "extra_people_frame.npy", np.array([-1, 1])),
+    ],
+)
+def test_store_load_rejects_inconsistent_extra_people(tmp_path: Path, damage: Callable[[Path], Any]) -> None:
+    root = tiny_tree(tmp_path / "c")
+    f = next((root / "openpose" / "train" / "a1").glob("*_000000000006_*"))
+    f.write_text(json.dumps(frame_doc(1, people=3)))
+    stores, _ = run(root)
+    assert stores["train"].poses.shape[0] == 9
+    stores["train"].save(tmp_path / "out")
+    damage(tmp_path / "out")
+    with pytest.raises(StoreError, match=r"out: extra_people arrays are inconsistent"):
+        SplitStore.load(tmp_path / "out")
 
 
 def test_gt3d_sidecar_attached_and_checked(tmp_path: Path) -> None:
@@ -145,35 +196,31 @@ def test_gt3d_sidecar_attached_and_checked(tmp_path: Path) -> None:
 
 
 # -- pt_skels source --------------------------------------------------------------------------
-def test_pt_skels_sample(tmp_path: Path) -> None:
-    stores, metrics = run(need(PT), source="pt_skels")
+def test_pt_skels_sample(pt: Path) -> None:
+    stores, metrics = run(pt, source="pt_skels")
     for split in ("train", "dev", "test"):
         st = stores[split]
-        lines = (PT / f"{split}.skels").read_text().splitlines()
+        lines = (pt / f"{split}.skels").read_text().splitlines()
         assert len(st) == 5 == metrics[split]["sequences"]
         assert st.joints == MANUAL_JOINTS and st.channels == ["x", "y", "z"]
         assert st.lengths.tolist() == [len(line.split()) // 151 for line in lines]
         # the 151st value (progress counter) is dropped; coordinates kept in order
         first = np.array(lines[0].split(), np.float32).reshape(-1, 151)
         np.testing.assert_array_equal(st.sequence(0), first[:, :150].reshape(-1, 50, 3))
-        assert st.index[0]["text"] == (PT / f"{split}.text").read_text().splitlines()[0]
+        assert st.index[0]["text"] == (pt / f"{split}.text").read_text().splitlines()[0]
         assert st.index[0]["video"].startswith(f"{split}/")
 
 
-def test_main_pt_skels_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    need(PT)
-    (tmp_path / "shared").symlink_to(SHARED)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    params = {
-        "data": {"source": "pt_skels", "path": "../shared/data/phoenix14t-pt-sample", "on_error": "raise"}
-    }
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    monkeypatch.chdir(repo)
-    ingest_mod.main()
-    metrics = json.loads((repo / "metrics" / "ingest.json").read_text())
+def test_main_pt_skels_relative_path(pt: Path, workspace: Callable[..., Path]) -> None:
+    """The stage resolves a relative ``data.path`` against the working directory."""
+    ws = workspace(
+        data={"source": "pt_skels", "path": "shared/data/phoenix14t-pt-sample", "on_error": "raise"}
+    )
+    (ws / "shared").symlink_to(SHARED)
+    ingest_stage.main([])
+    metrics = json.loads((ws / "metrics" / "ingest.json").read_text())
     assert metrics["source"] == "pt_skels" and metrics["test"]["sequences"] == 5
-    assert SplitStore.load(repo / "data" / "ingested" / "dev").poses.shape[1:] == (50, 3)
+    assert SplitStore.load(ws / "data" / "ingested" / "dev").poses.shape[1:] == (50, 3)
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -270,18 +317,21 @@ def test_no_corpus_csv_explains(tmp_path: Path) -> None:
 
 
 def pt_copy(tmp_path: Path) -> Path:
+    """A writable copy of the Progressive-Transformers sample."""
     dst = tmp_path / "pt"
-    shutil.copytree(need(PT), dst)
+    shutil.copytree(need_shared("data", "phoenix14t-pt-sample"), dst)
     return dst
 
 
-def _edit_line(path: Path, i: int, fn) -> None:
+def _edit_line(path: Path, i: int, fn: Callable[[str], str]) -> None:
+    """Replace line ``i`` of ``path`` by ``fn(line)``."""
     lines = path.read_text().split("\n")
     lines[i] = fn(lines[i])
     path.write_text("\n".join(lines))
 
 
 def pt_corrupt(root: Path, kind: str) -> tuple[str, str]:
+    """Make one kind of bad pt_skels input; returns the file:line and the message fragment expected."""
     skels = root / "train.skels"
     if kind == "not_multiple":
         _edit_line(skels, 1, lambda s: s + " 0.5")
@@ -337,12 +387,13 @@ def test_bad_pt_skels_raises_or_is_counted(tmp_path: Path, kind: str) -> None:
     [
         ({"source": "kinect", "path": "x"}, ParamsError, "data.source='kinect' is invalid"),
         ({"source": "openpose", "path": "x", "on_error": "ignore"}, ParamsError, "data.on_error='ignore'"),
-        ({"source": "openpose", "path": None}, IngestError, "data.path=None is invalid"),
+        ({"source": "openpose", "path": None}, ParamsError, "data.path=None is invalid"),
+        ({"source": "openpose", "path": ""}, ParamsError, "data.path='' is invalid"),
         ({"source": "openpose", "path": "/nonexistent/corpus"}, IngestError, "no such file or directory"),
         ({"source": "pt_skels", "path": os.devnull}, IngestError, "not a directory"),
     ],
 )
 def test_invalid_params(data: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        ingest({"data": data})
+        ingest(parse_section({"data": data}, "data", DataConfig))
     assert issubclass(error, ValueError)

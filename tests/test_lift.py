@@ -1,36 +1,44 @@
-"""Tests of the lift stage (pipeline/lift.py) and the kinematic tree (pipeline/kinematics.py)."""
+"""Tests of the lifting (pipeline/lifting/: bones, depth signs, lift, metrics) and the lift stage."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import need_shared
+from scipy.spatial.transform import Rotation
 
-from pipeline import kinematics as K
-from pipeline import lift
-from pipeline.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT
-from pipeline.store import SplitStore, StoreError
-from pipeline.transform import UnitRange
+from pipeline.config import ParamsError, parse_section, resolve_device
+from pipeline.data.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT
+from pipeline.data.store import SplitStore, StoreError
+from pipeline.data.transform import UnitRange
+from pipeline.lifting import bones as K
+from pipeline.lifting import depth_signs, lift
+from pipeline.lifting.config import LiftConfig
+from pipeline.lifting.metrics import bone_length_cv, procrustes_align, reprojection_error, shoulder_width
+from pipeline.lifting.toy import project, synthetic_signer
+from pipeline.stages import lift as lift_stage
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CFG = lift.LiftConfig(iterations=30, batch_frames=4096)
+CFG = LiftConfig(iterations=30, batch_frames=4096)
 CPU = torch.device("cpu")
 
 
 def _observe(gt: np.ndarray, rng: np.random.Generator, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Orthographic 2D of a body-centred 3D sequence, re-normalised by the 2D shoulder width."""
-    p = K.project(gt) + rng.normal(0, noise, gt[..., :2].shape)
+    p = project(gt) + rng.normal(0, noise, gt[..., :2].shape)
     p = (p - p[:, K.ROOT : K.ROOT + 1]) / np.linalg.norm(p[:, 2] - p[:, 5], axis=-1).mean()
     return p, np.ones(p.shape[:2])
 
 
 def _pa(pred: np.ndarray, gt: np.ndarray) -> float:
-    return float(np.linalg.norm(K.procrustes_align(pred, gt) - gt, axis=-1).mean() / K.shoulder_width(gt))
+    """MPJPE after similarity Procrustes, as a fraction of the truth's shoulder width."""
+    return float(np.linalg.norm(procrustes_align(pred, gt) - gt, axis=-1).mean() / shoulder_width(gt))
 
 
 # -- kinematic tree -------------------------------------------------------------------------
@@ -54,23 +62,54 @@ def test_tree_bones_levels_and_symmetry():
 
 def test_bone_lengths_and_cv():
     rng = np.random.default_rng(0)
-    x = K.synthetic_signer(20, rng)
+    x = synthetic_signer(20, rng)
     lengths = K.bone_lengths(x)
     assert lengths.shape == (20, 49)
     np.testing.assert_allclose(lengths, lengths[:1].repeat(20, 0), atol=1e-9)  # rigid bones
     for b, c in enumerate(K.BONE_CHILD):  # exact left/right symmetry of the generator
         mb = int(np.flatnonzero(MIRROR_JOINT[c] == K.BONE_CHILD)[0])
         assert lengths[0, b] == pytest.approx(lengths[0, mb])
-    assert K.bone_length_cv(x) < 1e-9
+    assert bone_length_cv(x) < 1e-9
     y = x.copy()
     y[::2, 3] += 0.2  # move the right elbow every other frame
-    assert K.bone_length_cv(y) > 1e-3  # two of 48 bones vary by ~10 %
+    assert bone_length_cv(y) > 1e-3  # two of 48 bones vary by ~10 %
+
+
+def test_rest_pose_has_prior_lengths_mirror_symmetry_and_head_up():
+    rest = K.rest_pose()
+    assert rest.shape == (50, 3) and np.array_equal(rest[K.ROOT], [0, 0, 0])
+    np.testing.assert_allclose(K.bone_lengths(rest), K.PRIOR_LENGTHS, rtol=1e-12)
+    # left/right mirror: x flips, y and z stay (central joints have x = 0)
+    np.testing.assert_allclose(rest[MIRROR_JOINT], rest * [-1, 1, 1], atol=1e-12)
+    assert rest[K.NOSE, 1] < rest[K.ROOT, 1]  # image y points down: the nose is above the neck
+    r_shoulder, r_wrist = MANUAL_JOINTS.index("body_r_shoulder"), MANUAL_JOINTS.index("body_r_wrist")
+    assert rest[r_shoulder, 0] < 0 and rest[r_wrist, 1] > rest[r_shoulder, 1]  # right side, arms hang
+
+
+def test_fill_missing_interpolates_and_places_unseen_joints_by_the_rest_pose():
+    rng = np.random.default_rng(12)
+    p = _observe(synthetic_signer(6, rng), rng)[0]
+    conf = np.ones(p.shape[:2], bool)
+    elbow, wrist = MANUAL_JOINTS.index("body_r_elbow"), MANUAL_JOINTS.index("body_r_wrist")
+    conf[2:4, elbow] = False  # seen in frames 0, 1, 4, 5: linear in time between frames 1 and 4
+    hand = [j for j, n in enumerate(MANUAL_JOINTS) if n.startswith("rhand_")]
+    conf[:, hand] = False  # the right hand is never seen
+    out = lift.fill_missing(p, conf)
+    np.testing.assert_array_equal(out[conf], p[conf])
+    np.testing.assert_allclose(out[2, elbow], p[1, elbow] + (p[4, elbow] - p[1, elbow]) / 3)
+    np.testing.assert_allclose(out[3, elbow], p[1, elbow] + 2 * (p[4, elbow] - p[1, elbow]) / 3)
+    # an unseen joint sits at its (filled) parent plus its rest-pose 2D offset: the whole hand
+    # hangs off the observed body wrist as in the rest pose
+    rest = K.rest_pose()[:, :2]
+    for j in hand:
+        offset = np.broadcast_to(rest[j] - rest[wrist], (6, 2))
+        np.testing.assert_allclose(out[:, j] - out[:, wrist], offset, atol=1e-12)
 
 
 def test_procrustes_undoes_similarity_but_not_reflection():
     rng = np.random.default_rng(1)
-    gt = K.synthetic_signer(10, rng)
-    rot = K.Rotation.from_euler("xyz", [0.3, -1.0, 2.0])
+    gt = synthetic_signer(10, rng)
+    rot = Rotation.from_euler("xyz", [0.3, -1.0, 2.0])
     moved = 2.5 * rot.apply(gt.reshape(-1, 3)).reshape(gt.shape) + [1.0, -2.0, 3.0]
     assert _pa(moved, gt) < 1e-6
     flipped = gt * [1, 1, -1]  # depth flip = reflection: must stay an error
@@ -83,7 +122,7 @@ def test_known_synthetic_case_recovered():
     # the generator turns the body by up to +-29 deg, so the shoulders have real depth: no
     # frontal-shoulder prior (shoulder_quantile) here
     rng = np.random.default_rng(2)
-    gts = [K.synthetic_signer(60, rng, elbow_back=1.5) for _ in range(4)]
+    gts = [synthetic_signer(60, rng, elbow_back=1.5) for _ in range(4)]
     obs = [_observe(g, rng, 0.002) for g in gts]
     cfg = dataclasses.replace(CFG, length_floor=1.0, shoulder_quantile=None)
     out = lift.lift_sequences([o[0] for o in obs], [o[1] for o in obs], list("abcd"), cfg, CPU)
@@ -92,8 +131,8 @@ def test_known_synthetic_case_recovered():
         assert o.shape == (60, 50, 3)
         errs.append(_pa(o, g))
         flats.append(_pa(np.concatenate([p, np.zeros((60, 50, 1))], -1), g))
-        assert lift.reprojection_error(o, p, np.ones((60, 50)), 0.1) < 0.04
-        assert K.bone_length_cv(o) < 1e-4  # rigid output: one length per bone
+        assert reprojection_error(o, p, np.ones((60, 50)), 0.1) < 0.04
+        assert bone_length_cv(o) < 1e-4  # rigid output: one length per bone
         assert o[:, K.ROOT, 2].max() == 0  # the root carries no depth
         assert np.median(o[:, 4, 2]) < 0 and np.median(o[:, 7, 2]) < 0  # wrists in front
     # MPJPE-PA (fraction of shoulder width): well below the flat (z = 0) solution
@@ -103,17 +142,17 @@ def test_known_synthetic_case_recovered():
 
 def test_true_lengths_and_signs_give_exact_depth():
     rng = np.random.default_rng(3)
-    g = K.synthetic_signer(40, rng)
+    g = synthetic_signer(40, rng)
     L = np.zeros(K.N_CLASSES)
     L[K.BONE_CLASS] = K.bone_lengths(g)[0]
-    z = lift.initial_depth(torch.tensor(g[None, ..., :2]), torch.tensor(L[None]), CFG)[0].numpy()
+    z = depth_signs.initial_depth(torch.tensor(g[None, ..., :2]), torch.tensor(L[None]), CFG)[0].numpy()
     dz, dz_true = z[:, K.BONE_CHILD] - z[:, K.BONE_PARENT], K.bone_vectors(g)[..., 2]
     np.testing.assert_allclose(np.abs(dz), np.abs(dz_true), atol=1e-6)
 
 
 def test_zero_confidence_joints_do_not_pull_the_fit():
     rng = np.random.default_rng(4)
-    g = K.synthetic_signer(40, rng)
+    g = synthetic_signer(40, rng)
     p, c = _observe(g, rng, 0.002)
     drop = rng.random(c.shape) < 0.1
     drop[:, K.ROOT] = False
@@ -128,7 +167,7 @@ def test_zero_confidence_joints_do_not_pull_the_fit():
 
 def test_deterministic_and_independent_of_batching():
     rng = np.random.default_rng(5)
-    obs = [_observe(K.synthetic_signer(n, rng), rng, 0.01) for n in (30, 45, 50)]
+    obs = [_observe(synthetic_signer(n, rng), rng, 0.01) for n in (30, 45, 50)]
     pts, cs = [o[0] for o in obs], [o[1] for o in obs]
     a = lift.lift_sequences(pts, cs, list("abc"), CFG, CPU)
     b = lift.lift_sequences(pts, cs, list("abc"), CFG, CPU)
@@ -144,7 +183,7 @@ def test_deterministic_and_independent_of_batching():
 )
 def test_bad_sequences_are_named(kind, message):
     rng = np.random.default_rng(6)
-    good = _observe(K.synthetic_signer(10, rng), rng)
+    good = _observe(synthetic_signer(10, rng), rng)
     p, c = good[0].copy(), good[1].copy()
     if kind == "zeros":
         p[:] = 0.0
@@ -156,16 +195,25 @@ def test_bad_sequences_are_named(kind, message):
         lift.lift_sequences([good[0], p], [good[1], c], ["dev/ok", "dev/broken"], CFG, CPU)
 
 
+def _lift_section(**values: object) -> LiftConfig:
+    """The ``lift`` section ``values`` parsed as params.yaml is."""
+    return parse_section({"lift": values}, "lift", LiftConfig)
+
+
 def test_config_validation():
-    assert lift.LiftConfig.from_params({"iterations": 5}).iterations == 5
-    with pytest.raises(lift.ParamsError, match="lift.bogus|unknown"):
-        lift.LiftConfig.from_params({"bogus": 1})
-    with pytest.raises(lift.ParamsError, match="lift.device"):
-        lift.LiftConfig.from_params({"device": "tpu"})
-    assert lift.LiftConfig.from_params({"shoulder_quantile": None}).shoulder_quantile is None
+    assert _lift_section(iterations=5).iterations == 5
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) lift.bogus"):
+        _lift_section(bogus=1)
+    with pytest.raises(ParamsError, match="lift.device='tpu' is invalid"):
+        _lift_section(device="tpu")
+    assert _lift_section(shoulder_quantile=None).shoulder_quantile is None
     for bad in (0.0, 1.5):
-        with pytest.raises(lift.ParamsError, match=rf"lift.shoulder_quantile={bad}"):
-            lift.LiftConfig.from_params({"shoulder_quantile": bad})
+        with pytest.raises(ParamsError, match=rf"lift.shoulder_quantile={bad}"):
+            _lift_section(shoulder_quantile=bad)
+    assert resolve_device("cpu", "lift.device") == CPU
+    if not torch.cuda.is_available():
+        with pytest.raises(ParamsError, match="lift.device='cuda': CUDA is not available"):
+            resolve_device("cuda", "lift.device")
 
 
 # -- sign selection and length components ------------------------------------------------------
@@ -178,15 +226,15 @@ def test_viterbi_prefers_cheap_path_and_ignores_padding():
     unary = unary[None, :, None]  # [1, 7, 1, 2]
     trans = torch.tensor([[0.0, 0.5], [0.5, 0.0]]).expand(1, 6, 1, 2, 2)
     # real frames alone: stay in state 1 (0.2 is cheaper than two switches of 0.5)
-    assert lift._viterbi(unary[:, :4], trans[:, :3])[0, :, 0].tolist() == [1, 1, 1, 1]
+    assert depth_signs.viterbi(unary[:, :4], trans[:, :3])[0, :, 0].tolist() == [1, 1, 1, 1]
     valid = torch.tensor([[1.0, 1, 1, 1, 0, 0, 0]])
-    assert lift._viterbi(unary, trans, valid)[0, :4, 0].tolist() == [1, 1, 1, 1]
-    assert lift._viterbi(unary, trans)[0, :, 0].tolist() == [1, 1, 1, 1, 0, 0, 0]  # without the mask
+    assert depth_signs.viterbi(unary, trans, valid)[0, :4, 0].tolist() == [1, 1, 1, 1]
+    assert depth_signs.viterbi(unary, trans)[0, :, 0].tolist() == [1, 1, 1, 1, 0, 0, 0]  # without the mask
 
 
 def test_torso_weight():
     pts = torch.tensor([[0.0, 0.5], [0.4, 0.5], [-0.6, 0.5], [0.0, -0.2], [0.0, 1.5], [-0.3, 1.0]])
-    w = lift.torso_weight(pts[None, None], CFG)[0, 0]
+    w = depth_signs.torso_weight(pts[None, None], CFG)[0, 0]
     np.testing.assert_allclose(w.numpy(), [1.0, 0.5, 0.0, 0.0, 0.0, 1.0])  # soft edge at |x| = 0.4
 
 
@@ -203,7 +251,7 @@ def test_arm_signs_keep_a_wrist_over_the_torso_in_front_of_the_chest():
     L = np.zeros(K.N_CLASSES)
     L[K.BONE_CLASS] = K.PRIOR_LENGTHS  # upper arm 0.8, forearm 0.68: depth steps 0.616, 0.512
     cfg = dataclasses.replace(CFG, w_torque=0.0, w_space=0.0)
-    z = lift.initial_depth(_arm_frame([-0.2, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    z = depth_signs.initial_depth(_arm_frame([-0.2, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
     # of the four sign pairs (wrist z +1.13, +0.10, -0.10, -1.13) only both forward clears the chest
     assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
     assert float(z[J("body_r_wrist")]) == pytest.approx(-1.128, abs=1e-3)
@@ -214,7 +262,7 @@ def test_arm_signs_minimum_torque_bends_the_arm():
     L = np.zeros(K.N_CLASSES)
     L[K.BONE_CLASS] = K.PRIOR_LENGTHS
     cfg = dataclasses.replace(CFG, w_torso=0.0, w_space=0.0, w_torque=1.0)
-    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    z = depth_signs.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
     # the arm's centre of mass nearest the shoulder: upper arm and forearm go opposite ways
     dz_upper = float(z[J("body_r_elbow")] - z[J("body_r_shoulder")])
     dz_fore = float(z[J("body_r_wrist")] - z[J("body_r_elbow")])
@@ -222,19 +270,19 @@ def test_arm_signs_minimum_torque_bends_the_arm():
     assert dz_upper * dz_fore < 0
     # adding the signing-space cost picks the bent pose with the wrist in front (elbow forward)
     cfg = dataclasses.replace(cfg, w_space=1.0)
-    z = lift.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
+    z = depth_signs.initial_depth(_arm_frame([-0.9, 0.7]), torch.tensor(L[None]), cfg)[0, 0]
     assert float(z[J("body_r_elbow")]) == pytest.approx(-0.616, abs=1e-3)
     assert float(z[J("body_r_wrist")]) == pytest.approx(-0.616 + 0.577, abs=1e-3)
 
 
 def test_length_smoothing_removes_jitter_inflation():
     rng = np.random.default_rng(10)
-    g = K.synthetic_signer(200, rng)
+    g = synthetic_signer(200, rng)
     p, c = _observe(g, rng, noise=0.03)
     true = np.zeros(K.N_CLASSES)
-    sw2d = np.linalg.norm(K.project(g)[:, 2] - K.project(g)[:, 5], axis=-1).mean()  # as _observe
+    sw2d = np.linalg.norm(project(g)[:, 2] - project(g)[:, 5], axis=-1).mean()  # as _observe
     true[K.BONE_CLASS] = K.bone_lengths(g)[0] / sw2d
-    arm = K.BONE_CLASS[[lift._ARMS[0][0], lift._ARMS[0][1]]]
+    arm = K.BONE_CLASS[K.ARM_BONES[0]]  # right upper arm, forearm
     raw = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=0.0))
     smooth = lift.init_lengths(p, c > 0, dataclasses.replace(CFG, length_smooth=1.0))
     # jitter inflates the high quantile; smoothing the 2D first removes most of that bias
@@ -245,13 +293,13 @@ def test_length_smoothing_removes_jitter_inflation():
 def test_low_shoulder_quantile_keeps_frontal_shoulders_flat():
     # a signer facing the camera: 2D shoulders at +-0.5 with detector jitter, arms as generated
     rng = np.random.default_rng(11)
-    p, c = _observe(K.synthetic_signer(120, rng), rng, noise=0.002)
+    p, c = _observe(synthetic_signer(120, rng), rng, noise=0.002)
     for j, sx in ((J("body_r_shoulder"), -0.5), (J("body_l_shoulder"), 0.5)):
         p[:, j] = [sx, 0.0] + rng.normal(0, 0.02, (len(p), 2))
     depth = {}
     for q in (None, 0.05):
         cfg = dataclasses.replace(CFG, shoulder_quantile=q)
-        L = lift.init_lengths(p, c > 0, cfg)[lift._SHOULDER_CLASS]
+        L = lift.init_lengths(p, c > 0, cfg)[K.SHOULDER_CLASS]
         half = np.median(np.linalg.norm(p[:, J("body_r_shoulder")] - p[:, K.ROOT], axis=-1))
         assert (L - half > 0.005) if q is None else (half - L > 0.005)
         out = lift.lift_sequences([p], [c], ["s"], cfg, CPU)[0]
@@ -262,11 +310,13 @@ def test_low_shoulder_quantile_keeps_frontal_shoulders_flat():
 
 # -- stage -----------------------------------------------------------------------------------
 def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str, list[np.ndarray]]:
+    """data/normalised/{train,dev,test} + transform.json of synthetic signers (2D with confidences,
+    or their 3D); returns the 3D truths ``gt`` and the unnormalised sequences ``raw`` per split."""
     rng = np.random.default_rng(7)
     joints = MANUAL_FACE_JOINTS if face else MANUAL_JOINTS
     gts, raw = {}, {}
     for split, n in (("train", 3), ("dev", 2), ("test", 1)):
-        gts[split] = [K.synthetic_signer(int(rng.integers(20, 30)), rng) for _ in range(n)]
+        gts[split] = [synthetic_signer(int(rng.integers(20, 30)), rng) for _ in range(n)]
         seqs = []
         for g in gts[split]:
             if three_d:
@@ -292,18 +342,17 @@ def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str
     return {"gt": gts, "raw": raw}
 
 
-def _run_stage(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    (root / "params.yaml").write_text(
-        "profile: default\nseed: 3\nlift: {iterations: 20, batch_frames: 2048, device: cpu}\n"
-    )
-    monkeypatch.chdir(root)
-    lift.main()
+def _run_stage(workspace: Callable[..., Path]) -> dict:
+    """Run the lift stage in the workspace (cwd) and return metrics/lift.json."""
+    section = {"iterations": 20, "batch_frames": 2048, "device": "cpu"}
+    root = workspace(profile="default", seed=3, lift=section)
+    lift_stage.main([])
     return json.loads((root / "metrics/lift.json").read_text())
 
 
-def test_stage_2d_outputs_inverse_and_metrics(tmp_path, monkeypatch):
+def test_stage_2d_outputs_inverse_and_metrics(tmp_path, workspace):
     made = _write_normalised(tmp_path, three_d=False, face=True)
-    metrics = _run_stage(tmp_path, monkeypatch)
+    metrics = _run_stage(workspace)
     tf = UnitRange.load(tmp_path / "data/lifted/transform.json")
     for split in ("train", "dev", "test"):
         st = SplitStore.load(tmp_path / "data/lifted" / split)
@@ -312,7 +361,7 @@ def test_stage_2d_outputs_inverse_and_metrics(tmp_path, monkeypatch):
         assert "gt3d" in st.arrays and len(st) == len(made["gt"][split])
         assert metrics[split]["mpjpe_pa_body"] < 0.3 and metrics[split]["mpjpe_pa_hands"] < 0.3
         assert "clipped_values" in metrics[split]
-        u = lift.denormalise(st.poses, tmp_path / "data/lifted/transform.json")
+        u = tf.inverse(st.poses)
         np.testing.assert_allclose(tf.forward(u), st.poses, atol=1e-5)  # round trip
         # face points sit at the nose's depth; the root at depth 0
         np.testing.assert_allclose(u[:, 50:, 2], np.repeat(u[:, K.NOSE : K.NOSE + 1, 2], 70, 1), atol=1e-5)
@@ -321,12 +370,13 @@ def test_stage_2d_outputs_inverse_and_metrics(tmp_path, monkeypatch):
     assert metrics["frames_per_s"] > 0
 
 
-def test_stage_3d_passes_through(tmp_path, monkeypatch):
+def test_stage_3d_passes_through(tmp_path, workspace):
     made = _write_normalised(tmp_path, three_d=True)
-    metrics = _run_stage(tmp_path, monkeypatch)
+    metrics = _run_stage(workspace)
+    tf = UnitRange.load(tmp_path / "data/lifted/transform.json")
     for split in ("train", "dev", "test"):
         st = SplitStore.load(tmp_path / "data/lifted" / split)
-        u = lift.denormalise(st.poses, tmp_path / "data/lifted/transform.json")
+        u = tf.inverse(st.poses)
         expect = np.concatenate(made["raw"][split])
         inside = (st.poses > 0) & (st.poses < 1)  # values not clipped come back exactly
         np.testing.assert_allclose(u[inside], expect[inside], atol=1e-5)
@@ -334,7 +384,7 @@ def test_stage_3d_passes_through(tmp_path, monkeypatch):
     assert metrics["train"]["clipped_values"] == 0
 
 
-def test_stage_rejects_bad_sequence(tmp_path, monkeypatch):
+def test_stage_rejects_bad_sequence(tmp_path, workspace):
     _write_normalised(tmp_path, three_d=False)
     d = tmp_path / "data/normalised/dev"
     poses = np.load(d / "poses.npy")
@@ -342,20 +392,19 @@ def test_stage_rejects_bad_sequence(tmp_path, monkeypatch):
     poses[off[1] : off[2]] = 0.0
     np.save(d / "poses.npy", poses)
     with pytest.raises(lift.LiftError, match=r"'dev/dev-1'"):
-        _run_stage(tmp_path, monkeypatch)
+        _run_stage(workspace)
 
 
-def test_stage_names_a_missing_split(tmp_path, monkeypatch):
+def test_stage_names_a_missing_split(tmp_path, workspace):
     _write_normalised(tmp_path, three_d=False)
     shutil.rmtree(tmp_path / "data/normalised/test")
     with pytest.raises(StoreError, match=r"data/normalised: no test split"):
-        _run_stage(tmp_path, monkeypatch)
+        _run_stage(workspace)
     assert not (tmp_path / "data/lifted").exists()
 
 
-@pytest.mark.skipif(not (SHARED / "data/openpose-czech-demo").is_dir(), reason="../shared czech data absent")
 def test_real_czech_frames_lift_consistently():
-    data = np.load(SHARED / "data/openpose-czech-demo/selected_2d.npz")
+    data = np.load(need_shared("data", "openpose-czech-demo") / "selected_2d.npz")
     for name in data.files:
         a = data[name].reshape(-1, 50, 3)
         p, c = a[..., :2], a[..., 2]
@@ -363,5 +412,5 @@ def test_real_czech_frames_lift_consistently():
         u = (p - p[:, K.ROOT : K.ROOT + 1]) / sw
         out = lift.lift_sequences([u], [c], [name], CFG, CPU)[0]
         assert np.isfinite(out).all()
-        assert lift.reprojection_error(out, u, c, CFG.min_confidence) < 0.05
-        assert K.bone_length_cv(out) < 0.05
+        assert reprojection_error(out, u, c, CFG.min_confidence) < 0.05
+        assert bone_length_cv(out) < 0.05

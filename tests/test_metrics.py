@@ -5,7 +5,7 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from pipeline.metrics import (
+from pipeline.evaluation.metrics import (
     MetricError,
     bleu_scores,
     dtw_mje,

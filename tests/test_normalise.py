@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from conftest import need_shared
 
-from pipeline import normalise as norm
-from pipeline.config import ParamsError
-from pipeline.ingest import ingest, save_store
-from pipeline.normalise import NormaliseConfig, NormaliseError, denormalise, interpolate, normalise
-from pipeline.skeleton import MANUAL_JOINTS, RAW_JOINTS, RAW_TO_MANUAL
-from pipeline.store import SplitStore
-from pipeline.transform import UnitRange
+from pipeline.config import ParamsError, parse_section
+from pipeline.data.policy import DataConfig
+from pipeline.data.skeleton import MANUAL_JOINTS, RAW_JOINTS, RAW_TO_MANUAL
+from pipeline.data.sources import ingest
+from pipeline.data.store import SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.preprocess.normalise import (
+    NormaliseConfig,
+    NormaliseError,
+    denormalise,
+    interpolate,
+    normalise,
+    pick_signer,
+)
+from pipeline.stages import normalise as normalise_stage
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DEMO = SHARED / "data" / "openpose-czech-demo"
-PT = SHARED / "data" / "phoenix14t-pt-sample"
 BODY_XY = np.array([[0, -60], [0, 0], [-50, 0], [-60, 80], [-40, 150], [50, 0], [60, 80], [40, 150]], float)
 
 
-def person(T: int, centre=(300.0, 200.0), size: float = 1.0, seed: int = 0, conf: float = 0.9) -> np.ndarray:
+def person(
+    T: int, centre: tuple[float, float] = (300.0, 200.0), size: float = 1.0, seed: int = 0, conf: float = 0.9
+) -> np.ndarray:
     """A moving raw-layout person [T, 137, 3] with shoulder width 100 * size pixels."""
     rng = np.random.default_rng(seed)
     p = np.zeros((T, len(RAW_JOINTS), 3))
@@ -40,19 +48,24 @@ def person(T: int, centre=(300.0, 200.0), size: float = 1.0, seed: int = 0, conf
     return p.astype(np.float32)
 
 
-def store(seqs: list[np.ndarray], n_people: list[np.ndarray] | None = None, **arrays) -> SplitStore:
+def store(
+    seqs: list[np.ndarray], n_people: list[np.ndarray] | None = None, **arrays: list[np.ndarray]
+) -> SplitStore:
+    """A raw-layout ingested store of ``seqs`` (one person per frame unless ``n_people`` says)."""
     index = [{"name": f"s{i}", "frame_numbers": list(range(len(s)))} for i, s in enumerate(seqs)]
     arr = {"n_people": n_people or [np.ones(len(s), np.uint8) for s in seqs], **arrays}
     return SplitStore.from_sequences(seqs, index, RAW_JOINTS, ["x", "y", "c"], arrays=arr)
 
 
 def splits(seed: int = 0) -> dict[str, SplitStore]:
+    """Three train sequences of different place and size, one dev sequence."""
     train = [person(12, (300 + 20 * k, 200), 1 + 0.1 * k, seed + k) for k in range(3)]
     dev = [person(9, (250, 180), 1.3, seed + 7)]
     return {"train": store(train), "dev": store(dev)}
 
 
 def manual_pixels(seq: np.ndarray) -> np.ndarray:
+    """The x, y pixels of the 50 manual joints of a raw sequence."""
     return seq[:, RAW_TO_MANUAL, :2].astype(np.float64)
 
 
@@ -89,26 +102,24 @@ def test_fitted_on_train_only_and_dev_clipped() -> None:
     assert out["dev"].poses[:, 8:29, 0].max() == 1.0
 
 
-def test_transform_saved_by_main_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_transform_saved_by_main_loads(workspace: Callable[..., Path]) -> None:
+    """The stage reads data/ingested/<split> and its params section; the saved map inverts exactly."""
+    ws = workspace(normalise={"face": False, "min_body_joints": 3, "min_confidence": 0.1, "margin": 0.1})
     for split, st in splits().items():
-        save_store(st, tmp_path / "data" / "ingested" / split)
-    params = {"normalise": {"face": False, "min_body_joints": 3, "min_confidence": 0.1, "margin": 0.05}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    norm.main()
-    saved = json.loads((tmp_path / "data/normalised/transform.json").read_text())
-    assert saved["channels"] == ["x", "y"] and saved["fitted_on"] == "train"
-    st = SplitStore.load(tmp_path / "data/normalised/train")
-    back = denormalise(st.sequence(0), tmp_path / "data/normalised/transform.json", st.index[0])
+        st.save(ws / "data" / "ingested" / split)
+    normalise_stage.main([])
+    saved = json.loads((ws / "data/normalised/transform.json").read_text())
+    assert saved["channels"] == ["x", "y"] and saved["fitted_on"] == "train" and saved["margin"] == 0.1
+    st = SplitStore.load(ws / "data/normalised/train")
+    back = denormalise(st.sequence(0), ws / "data/normalised/transform.json", st.index[0])
     np.testing.assert_allclose(back[..., :2], manual_pixels(splits()["train"].sequence(0)), atol=1e-3)
-    metrics = json.loads((tmp_path / "metrics/normalise.json").read_text())
+    metrics = json.loads((ws / "metrics/normalise.json").read_text())
     assert metrics["train"]["sequences"] == 3 and metrics["dev"]["frames"] == 9
 
 
-def test_pt_skels_3d_round_trip(tmp_path: Path) -> None:
-    if not PT.is_dir():
-        pytest.skip(f"real data fixture {PT} not available")
-    stores, _ = ingest({"data": {"source": "pt_skels", "path": str(PT)}})
+def test_pt_skels_3d_round_trip() -> None:
+    pt = need_shared("data", "phoenix14t-pt-sample")
+    stores, _ = ingest(DataConfig(source="pt_skels", path=str(pt)))
     out, transform, metrics = normalise(stores, NormaliseConfig())
     assert len(transform.low) == 3
     for split, st in out.items():
@@ -123,14 +134,12 @@ def test_pt_skels_3d_round_trip(tmp_path: Path) -> None:
 
 
 def test_real_czech_frames(tmp_path: Path) -> None:
-    if not DEMO.is_dir():
-        pytest.skip(f"real data fixture {DEMO} not available")
     root = tmp_path / "demo"
-    shutil.copytree(DEMO, root)
+    shutil.copytree(need_shared("data", "openpose-czech-demo"), root)
     header = "name|video|start|end|speaker|orth|translation\n"
     (root / "demo.train.corpus.csv").write_text(header + "rec01|rec01/1/*.png|-1|-1|A|X|x .\n")
     (root / "demo.dev.corpus.csv").write_text(header + "rec02|rec02/1/*.png|-1|-1|B|Y|y .\n")
-    stores, _ = ingest({"data": {"source": "openpose", "path": str(root)}})
+    stores, _ = ingest(DataConfig(source="openpose", path=str(root)))
     out, transform, metrics = normalise(stores, NormaliseConfig())
     assert metrics["train"]["frames_dropped_no_person"] == 1  # the "people": [] frame
     assert out["train"].poses.shape == (31, 50, 3)
@@ -172,15 +181,16 @@ def test_main_signer_follows_previous_choice() -> None:
     first = main.copy()
     first[3] = other[3]  # in frame 3 the bystander is listed first, the signer second
     extra = {2: other[2:3], 3: main[3:4], 4: other[4:5]}
-    chosen, kept, dropped = norm.pick_signer(first, np.ones(6, bool), extra, NormaliseConfig())
+    chosen, kept, dropped = pick_signer(first, np.ones(6, bool), extra, NormaliseConfig())
     np.testing.assert_array_equal(chosen, main)
     assert kept.tolist() == list(range(6)) and sum(dropped.values()) == 0
     # in the first frame the most confident person wins
-    chosen, _, _ = norm.pick_signer(first, np.ones(6, bool), {0: other[0:1]}, NormaliseConfig())
+    chosen, _, _ = pick_signer(first, np.ones(6, bool), {0: other[0:1]}, NormaliseConfig())
     np.testing.assert_array_equal(chosen[0], other[0])
 
 
 def _write_frames(folder: Path, frames: list[list[np.ndarray]]) -> None:
+    """OpenPose frame files (body and hands) of the people of every frame."""
     folder.mkdir(parents=True)
     for t, people in enumerate(frames):
         doc = {"people": [{"pose_keypoints_2d": p[:25].ravel().tolist(),
@@ -198,19 +208,19 @@ def test_bystander_listed_first_is_not_chosen(tmp_path: Path, via_disk: bool) ->
     _write_frames(tmp_path / "c" / "v2", [[main[t]] for t in range(8)])
     header = "name|video|start|end|speaker|orth|translation\n"
     (tmp_path / "c" / "x.train.corpus.csv").write_text(header + "v1|v1|||A|G|t .\nv2|v2|||A|G|t .\n")
-    stores, _ = ingest({"data": {"source": "openpose", "path": str(tmp_path / "c")}})
-    dirs = None
+    stores, _ = ingest(DataConfig(source="openpose", path=str(tmp_path / "c")))
+    saved = tmp_path / "ingested"
     if via_disk:
-        dirs = {"train": tmp_path / "ingested"}
-        save_store(stores["train"], dirs["train"])
-        stores = {"train": SplitStore.load(dirs["train"])}
-    out, transform, _ = normalise(stores, NormaliseConfig(), dirs)
+        stores["train"].save(saved)
+        stores = {"train": SplitStore.load(saved, mmap=True)}
+    assert stores["train"].extra_people is not None and len(stores["train"].extra_people[0]) == 5
+    out, transform, _ = normalise(stores, NormaliseConfig())
     back = denormalise(out["train"].sequence(0), transform, out["train"].index[0])
     np.testing.assert_allclose(back[..., :2], manual_pixels(main), atol=1e-3)
     if via_disk:  # the sparse arrays are required when n_people says there are several people
-        (dirs["train"] / "extra_people.npy").unlink()
+        (saved / "extra_people.npy").unlink()
         with pytest.raises(NormaliseError, match="n_people records 5 further people but 0 are stored"):
-            normalise(stores, NormaliseConfig(), dirs)
+            normalise({"train": SplitStore.load(saved)}, NormaliseConfig())
 
 
 def test_interpolation_weighted_and_held() -> None:
@@ -278,7 +288,7 @@ def test_needs_train_and_drops_unusable_sequences() -> None:
 )
 def test_invalid_params(section: dict, message: str) -> None:
     with pytest.raises(ParamsError, match=message.replace(".", r"\.").replace("[", r"\[")):
-        NormaliseConfig.from_params({"normalise": section})
+        parse_section({"normalise": section}, "normalise", NormaliseConfig)
 
 
 def test_unitrange_inverse_is_exact() -> None:

@@ -1,4 +1,5 @@
-"""OpenPose JSON parser: real frames (Czech demo) and malformed input."""
+"""OpenPose JSON parser (real frames of the Czech demo, malformed input) and the frame order of a video
+folder as the ingest of a tree reads it (by frame number, duplicates and empty folders rejected)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,37 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need_shared
 
-from pipeline.openpose import OpenPoseError, frame_number, parse_frame, read_frame, read_video
-from pipeline.skeleton import RAW_BODY, RAW_FACE, RAW_JOINTS, RAW_LHAND, RAW_RHAND
+from pipeline.data.corpus_csv import write_corpus
+from pipeline.data.openpose import OpenPoseError, frame_number, parse_frame
+from pipeline.data.policy import DataConfig, IngestError
+from pipeline.data.skeleton import RAW_BODY, RAW_FACE, RAW_JOINTS, RAW_LHAND, RAW_RHAND
+from pipeline.data.sources import ingest
+from pipeline.data.store import SplitStore
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DEMO = SHARED / "data" / "openpose-czech-demo"
+
+def read_frame(path: Path) -> np.ndarray:
+    """``[P, 137, 3]`` of one frame file, parsed from its bytes."""
+    return parse_frame(path.read_bytes(), path)
+
+
+def ingest_video(root: Path, name: str) -> SplitStore:
+    """Ingest a tree holding the one video folder ``root/<name>`` as the train split."""
+    row = {"name": name, "video": f"{name}/1/*.png", "signer": "A", "gloss": "X", "text": "x ."}
+    write_corpus(root / "c.train.corpus.csv", [row])
+    stores, _ = ingest(DataConfig(source="openpose", path=str(root), on_error="raise"))
+    return stores["train"]
 
 
 @pytest.fixture
 def demo() -> Path:
-    if not DEMO.is_dir():
-        pytest.skip(f"real OpenPose fixture {DEMO} not available")
-    return DEMO
+    """The real OpenPose output of the Czech demo (skipped when ../shared is absent)."""
+    return need_shared("data", "openpose-czech-demo")
 
 
 def _reference(path: Path) -> list[dict]:
+    """The ``people`` list of a frame file as plain JSON."""
     return json.loads(path.read_text())["people"]
 
 
@@ -51,15 +67,20 @@ def test_real_empty_people_frame(demo: Path) -> None:
     assert read_frame(f).shape == (0, len(RAW_JOINTS), 3)
 
 
-def test_read_video_orders_by_frame_number_not_prefix(demo: Path, tmp_path: Path) -> None:
+def test_video_ordered_by_frame_number_not_prefix(demo: Path, tmp_path: Path) -> None:
     files = sorted((demo / "rec02").glob("*_keypoints.json"))
+    video = tmp_path / "rec02"
+    video.mkdir()
     for i, f in enumerate(files):  # prefixes in reverse alphabetical order of the frame numbers
         n = frame_number(f)
-        shutil.copy(f, tmp_path / f"{chr(ord('z') - i)}vid_{n:012d}_keypoints.json")
-    frames, numbers = read_video(tmp_path)
-    assert numbers == sorted(frame_number(f) for f in files)
-    for fr, f in zip(frames, files, strict=True):
-        np.testing.assert_array_equal(fr, read_frame(f))
+        shutil.copy(f, video / f"{chr(ord('z') - i)}vid_{n:012d}_keypoints.json")
+    store = ingest_video(tmp_path, "rec02")
+    assert store.index[0]["frame_numbers"] == sorted(frame_number(f) for f in files)
+    assert store.poses.shape == (len(files), len(RAW_JOINTS), 3)
+    for t, f in enumerate(files):
+        ref = read_frame(f)
+        assert store.arrays["n_people"][t] == len(ref)
+        np.testing.assert_array_equal(store.poses[t], ref[0])
 
 
 def test_confidence_above_one_kept(demo: Path) -> None:
@@ -69,6 +90,7 @@ def test_confidence_above_one_kept(demo: Path) -> None:
 
 
 def _person(**parts: list[float]) -> dict:
+    """An OpenPose person object: every body joint at (1, 2) with confidence 0.5, ``parts`` override."""
     p = {"pose_keypoints_2d": [1.0, 2.0, 0.5] * 25, "face_keypoints_2d": []}
     p.update(parts)
     return p
@@ -111,12 +133,14 @@ def test_bad_frames_raise_naming_file(data: bytes, message: str) -> None:
 
 
 def test_empty_and_duplicate_videos(tmp_path: Path) -> None:
-    with pytest.raises(OpenPoseError, match="empty video"):
-        read_video(tmp_path)
+    (tmp_path / "v").mkdir()
+    with pytest.raises(IngestError, match="folder 'v' holds no \\*_keypoints.json frames"):
+        ingest_video(tmp_path, "v")
     doc = json.dumps({"people": []})
-    (tmp_path / "a_000000000001_keypoints.json").write_text(doc)
-    (tmp_path / "b_000000000001_keypoints.json").write_text(doc)
-    with pytest.raises(OpenPoseError, match=r"frame number\(s\) \[1\]"):
-        read_video(tmp_path)
+    (tmp_path / "v" / "a_000000000001_keypoints.json").write_text(doc)
+    (tmp_path / "v" / "b_000000000001_keypoints.json").write_text(doc)
+    (tmp_path / "v" / "a_000000000002_keypoints.json").write_text(doc)
+    with pytest.raises(IngestError, match=r"/v: several files for frame number\(s\) \[1\]"):
+        ingest_video(tmp_path, "v")
     with pytest.raises(OpenPoseError, match="not an OpenPose frame file name"):
         frame_number("frame_1_keypoints.json")

@@ -1,15 +1,21 @@
-"""pipeline.report on a hand-built MLflow store with known metrics."""
+"""pipeline.tools.report on a hand-built MLflow store with known metrics."""
 
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from mlflow.tracking import MlflowClient
 
-from pipeline import report, tracking
+from pipeline.tools.report.__main__ import main
+from pipeline.tools.report.experiment_tables import seeds_table, table3a
+from pipeline.tools.report.runs import ReportError, load_runs, open_store, select, variant_of
+from pipeline.training import tracking
 
 EXP = "report-test"
 
@@ -94,11 +100,11 @@ def _csv(path: Path) -> list[dict[str, str]]:
     ],
 )
 def test_variant_of(params: dict[str, str], variant: str) -> None:
-    assert report.variant_of(params) == variant
+    assert variant_of(params) == variant
 
 
 def test_select_newest_per_variant(store: str) -> None:
-    runs = report.load_runs(report.open_store(store), EXP)
+    runs = load_runs(open_store(store), EXP)
     assert [r.name for r in runs] == [
         "unfinished",
         "no-bert",
@@ -106,20 +112,20 @@ def test_select_newest_per_variant(store: str) -> None:
         "new-full",
         "old-full",
     ]  # parents only
-    chosen = report.select(runs)
+    chosen = select(runs)
     assert [(r.variant, r.name) for r in chosen] == [
         ("full", "new-full"),
         ("w/o KD", "no-kd"),
         ("w/o BERT", "no-bert"),
     ]
     assert chosen[0].older == ["old-full"]
-    with pytest.raises(report.ReportError, match="profile 'default'"):
-        report.select(runs, profile="default")
+    with pytest.raises(ReportError, match="profile 'default'"):
+        select(runs, profile="default")
 
 
 def test_tables_values(store: str, tmp_path: Path) -> None:
-    runs = report.load_runs(report.open_store(store), EXP)
-    assert report.main(["--tracking-uri", store, "--experiment", EXP, "--out", str(tmp_path)]) == 0
+    runs = load_runs(open_store(store), EXP)
+    assert main(["--tracking-uri", store, "--experiment", EXP, "--out", str(tmp_path)]) == 0
     for name in ("table1", "table2", "table3a", "table3b", "ablations", "seeds", "runs"):
         assert (tmp_path / f"{name}.md").is_file() and (tmp_path / f"{name}.csv").is_file()
     assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -186,21 +192,19 @@ def test_tables_values(store: str, tmp_path: Path) -> None:
 
 def test_errors(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nothing.db"
-    assert report.main(["--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "a")]) == 2
+    assert main(["--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "a")]) == 2
     assert "no MLflow store at" in capsys.readouterr().err and not missing.exists()
-    assert report.main(["--tracking-uri", store, "--experiment", "nope", "--out", str(tmp_path / "b")]) == 2
+    assert main(["--tracking-uri", store, "--experiment", "nope", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "experiment 'nope' not found" in err and "report-test" in err
-    assert (
-        report.main(["--tracking-uri", store, "--experiment", "empty-exp", "--out", str(tmp_path / "c")]) == 2
-    )
+    assert main(["--tracking-uri", store, "--experiment", "empty-exp", "--out", str(tmp_path / "c")]) == 2
     assert "has no experiment runs" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 
 def test_missing_variants_noted(store: str) -> None:
-    runs = [r for r in report.select(report.load_runs(report.open_store(store), EXP)) if r.variant == "full"]
-    t = report.table3a(runs)
+    runs = [r for r in select(load_runs(open_store(store), EXP)) if r.variant == "full"]
+    t = table3a(runs)
     assert "Missing variant(s): w/o KD [tiny]." in t.markdown()
     assert [row[1] for row in t.rows if row[0] == "ours"] == ["GT", "L_pose + L_length + L_distil (w/ KD)"]
 
@@ -220,14 +224,14 @@ def test_seeds_table_pools_student_seeds(tmp_path: Path) -> None:
         base | {"loss.distil": "0", "student.seed": "3"},
         _metrics(0.5, 0.2, 1.0, 0.1),
     )
-    runs = report.load_runs(report.open_store(uri), EXP)
+    runs = load_runs(open_store(uri), EXP)
     assert {r.name: (r.base_variant, r.seed) for r in runs} == {
         "seed2-old": ("full", "2"),
         "global": ("full", "1234"),
         "seed2": ("full", "2"),
         "nokd3": ("w/o KD", "3"),
     }
-    t = report.seeds_table(runs)
+    t = seeds_table(runs)
     rows = {row[0]: dict(zip(t.columns, row, strict=True)) for row in t.rows}
     assert list(rows) == ["full", "w/o KD"]
     full = rows["full"]
@@ -237,6 +241,20 @@ def test_seeds_table_pools_student_seeds(tmp_path: Path) -> None:
     assert full["dev DurACC"] == pytest.approx(0.6) and full["dev BLEU-4"] == pytest.approx(5.0)
     assert rows["w/o KD"]["n"] == 1 and rows["w/o KD"]["test FGD† sd"] is None
     assert "| w/o KD | tiny | 3 | 1 | 5.000 | – |" in t.markdown()
-    assert report.main(["--tracking-uri", uri, "--experiment", EXP, "--out", str(tmp_path / "r")]) == 0
+    assert main(["--tracking-uri", uri, "--experiment", EXP, "--out", str(tmp_path / "r")]) == 0
     assert "## Seeds" in (tmp_path / "r" / "report.md").read_text()
     assert (tmp_path / "r" / "seeds.csv").is_file()
+
+
+@pytest.mark.slow
+def test_module_cli_help() -> None:
+    """``python -m pipeline.tools.report --help`` runs the package's ``__main__``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.tools.report", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout and "--tracking-uri" in proc.stdout

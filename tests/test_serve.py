@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import serve
 from pipeline.inference import Translator
+from pipeline.tools import serve
 
 SENTENCES = ["am dienstag regnet es im norden", "morgen sonne"]
 START_TIMEOUT_S = 120
@@ -82,6 +82,7 @@ def test_register_signature_and_local_predict(registered: str, tiny_student: Pat
         np.testing.assert_allclose(np.asarray(poses), ref, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_served_model_answers_on_loopback(registered: str, tiny_student: Path, tmp_path: Path) -> None:
     port = _free_port()
     log_path = tmp_path / "serve.log"

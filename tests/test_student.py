@@ -10,22 +10,22 @@ import torch
 from torch import nn
 
 from pipeline.config import ParamsError
+from pipeline.data.sequences import length_mask, load_pairs, pad_sequences, tokenize
+from pipeline.data.store import SplitStore, StoreError
+from pipeline.evaluation.metrics import duration_accuracy
+from pipeline.models.layers import sinusoidal_encoding
 from pipeline.models.student import (
     LengthRegulator,
     NARDecoder,
     Student,
     StudentConfig,
     StudentOutput,
-    duration_accuracy,
     predict_frames,
-    sinusoidal_encoding,
     student_losses,
 )
 from pipeline.models.text_encoder import ScratchEncoder, load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE, VAEConfig
-from pipeline.sequences import length_mask, load_pairs, pad_sequences, tokenize
-from pipeline.store import SplitStore, StoreError
-from pipeline.train_student import StudentModule
+from pipeline.stages.train_student import StudentModule
 
 TINY = {"decoder_dim": 16, "decoder_layers": 1, "decoder_heads": 2, "decoder_ffn": 32, "length_hidden": [8]}
 
@@ -120,9 +120,13 @@ def test_predict_frames_rounds_and_clamps() -> None:
 
 
 def test_duration_accuracy() -> None:
-    acc = duration_accuracy(torch.tensor([10, 40, 100, 124]), torch.tensor([34, 80, 100, 100]), 25)
-    assert acc.item() == pytest.approx(0.75)  # |diffs| = 24, 40, 0, 24: all but 40 are < 25
-    assert duration_accuracy(torch.tensor([125]), torch.tensor([100]), 25).item() == 0.0
+    acc = duration_accuracy(np.array([10, 40, 100, 124]), np.array([34, 80, 100, 100]), 25)
+    assert isinstance(acc, float)
+    assert acc == pytest.approx(0.75)  # |diffs| = 24, 40, 0, 24: all but 40 are < 25
+    assert duration_accuracy(np.array([125]), np.array([100]), 25) == 0.0
+    # the student's predicted lengths (torch, long) as the training stage passes them
+    t_hat = predict_frames(torch.tensor([0.1, 0.5, 1.0]), 100)  # 10, 50, 100 frames
+    assert duration_accuracy(t_hat.numpy(), torch.tensor([30, 80, 76]).numpy(), 25) == pytest.approx(2 / 3)
 
 
 def test_sinusoidal_encoding_values() -> None:
@@ -131,6 +135,20 @@ def test_sinusoidal_encoding_values() -> None:
     np.testing.assert_allclose(pe[0].numpy(), [0, 1, 0, 1, 0, 1])
     assert pe[3, 0].item() == pytest.approx(math.sin(3.0))
     assert pe[3, 3].item() == pytest.approx(math.cos(3.0 / 10000 ** (2 / 6)), rel=1e-5)
+
+
+@pytest.mark.parametrize("dim", [7, 8])
+def test_sinusoidal_encoding_follows_the_formula(dim: int) -> None:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), odd d included."""
+    length = 50
+    pe = sinusoidal_encoding(length, dim)
+    assert pe.shape == (length, dim) and pe.dtype == torch.float32
+    pos = np.arange(length, dtype=np.float64)[:, None]
+    expected = np.zeros((length, dim))
+    for k in range(dim):
+        angle = pos[:, 0] / 10000 ** (2 * (k // 2) / dim)
+        expected[:, k] = np.sin(angle) if k % 2 == 0 else np.cos(angle)
+    np.testing.assert_allclose(pe.numpy(), expected, atol=2e-5)
 
 
 def test_submodule_shapes() -> None:
@@ -304,8 +322,8 @@ def _tiny_bert_config(tokenizer):
 
 
 def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer) -> None:
+    from pipeline.data.sequences import StateCollate
     from pipeline.models.student import encode_texts
-    from pipeline.sequences import StateCollate
 
     torch.manual_seed(0)
     config = StudentConfig(max_frames=10, latent=4, n_features=9, dropout=0.0, freeze_bert=True, **TINY)

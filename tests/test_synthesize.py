@@ -1,4 +1,4 @@
-"""Tests of the synthetic corpus (pipeline/synthesize.py, pipeline/synth/)."""
+"""Tests of the synthetic corpus (pipeline/stages/synthesize.py, pipeline/synth/)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import numpy as np
 import orjson
 import pytest
 
-from pipeline.config import ParamsError
-from pipeline.skeleton import MANUAL_BONES, RAW_JOINTS, RAW_TO_MANUAL
-from pipeline.store import SPLITS, SplitStore
+from pipeline.config import ParamsError, parse_section
+from pipeline.data.corpus_csv import HEADER as CSV_HEADER
+from pipeline.data.skeleton import MANUAL_BONES, RAW_JOINTS, RAW_TO_MANUAL
+from pipeline.data.store import SPLITS, SplitStore
+from pipeline.stages.synthesize import run
+from pipeline.synth.body import Camera, make_signers
 from pipeline.synth.corpus import SynthConfig, generate_corpus
 from pipeline.synth.grammar import sample_corpus
-from pipeline.synth.kinematics import Camera, make_signers
 from pipeline.synth.lexicon import HANDSHAPES, sign_for
 from pipeline.synth.motion import build_controls
-from pipeline.synth.writer import CSV_HEADER
-from pipeline.synthesize import run
 
 PERSON_KEYS = [
     "person_id", "pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d",
@@ -33,17 +33,20 @@ SMALL = SynthConfig(n_train=24, n_dev=6, n_test=6, n_signers=6)
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small corpus (24/6/6 sequences, 6 signers) generated once for the module."""
     out = tmp_path_factory.mktemp("synth") / "synthetic"
     generate_corpus(SMALL, 1234, out)
     return out
 
 
 def _frame_files(corpus: Path, split: str, name: str) -> list[Path]:
+    """The frame files of one sequence, in name order."""
     return sorted((corpus / "openpose" / split / name).glob("*_keypoints.json"))
 
 
 def _people(path: Path) -> list[np.ndarray]:
+    """The people of a frame file as ``[137, 3]`` arrays (2D keypoints only)."""
     doc = orjson.loads(path.read_bytes())
     return [
         np.concatenate([np.asarray(p[k], dtype=np.float64).reshape(-1, 3) for k in LENGTHS])
@@ -52,10 +55,12 @@ def _people(path: Path) -> list[np.ndarray]:
 
 
 def _main_person(people: list[np.ndarray]) -> np.ndarray:
+    """The person with the highest summed confidence."""
     return max(people, key=lambda p: p[:, 2].sum())
 
 
 def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path, with its bytes."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -231,7 +236,7 @@ def test_bone_lengths_constant_and_body_realistic(corpus):
 )
 def test_invalid_params_name_the_key(section, key):
     with pytest.raises(ParamsError, match=re.escape(key)):
-        SynthConfig.from_params(section)
+        parse_section({"synthetic": section}, "synthetic", SynthConfig)
 
 
 def test_run_skips_when_source_is_not_synthetic(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -11,10 +13,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline import tracking
-from pipeline.skeleton import MANUAL_JOINTS
-from pipeline.store import SplitStore
-from pipeline.transform import UnitRange
+from pipeline.config import flatten
+from pipeline.data.skeleton import MANUAL_JOINTS
+from pipeline.data.store import SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.training import tracking
 
 PARAMS = {
     "profile": "default",
@@ -53,8 +56,9 @@ def store(db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request:
         mlflow.end_run()
 
 
-def _runs(client: MlflowClient) -> dict[str, list]:
-    exp = client.get_experiment_by_name(PARAMS["tracking"]["experiment"])
+def _runs(client: MlflowClient, experiment: str | None = None) -> dict[str, list]:
+    """Runs of ``experiment`` (default: this test's) by run name."""
+    exp = client.get_experiment_by_name(experiment or PARAMS["tracking"]["experiment"])
     out: dict[str, list] = {}
     for r in client.search_runs([exp.experiment_id]):
         out.setdefault(r.info.run_name, []).append(r)
@@ -62,7 +66,7 @@ def _runs(client: MlflowClient) -> dict[str, list]:
 
 
 def test_flatten() -> None:
-    assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
         "a.b": 1,
         "a.c.d": [1, 2],
         "e": {},
@@ -154,34 +158,33 @@ def fake_lifted(root: Path, n_train: int = 12, n_dev: int = 4, seed: int = 0) ->
     UnitRange([-2.0, 0.0, 1.0], [2.0, 1.0, 3.0]).save(root / "transform.json")
 
 
-def test_pretrain_vae_end_to_end(store: MlflowClient, tmp_path: Path) -> None:
-    from pipeline import pretrain_vae
+@pytest.mark.slow
+def test_pretrain_vae_end_to_end(workspace: Callable[..., Path]) -> None:
     from pipeline.models.vae import load_vae
+    from pipeline.stages import pretrain_vae
 
-    fake_lifted(tmp_path / "data" / "lifted")
-    metrics = pretrain_vae.main(
-        tmp_path / "data" / "lifted",
-        tmp_path / "models/vae",
-        tmp_path / "models/vae_ckpt",
-        tmp_path / "m.json",
-    )
-    assert json.loads((tmp_path / "m.json").read_text()) == metrics
+    sections = {k: PARAMS[k] for k in ("seed", "vae", "train")}
+    root = workspace(profile="default", tracking={"experiment": "test-vae"}, **sections)
+    fake_lifted(root / "data" / "lifted")
+    metrics = pretrain_vae.main([])
+    assert json.loads((root / "metrics/vae.json").read_text()) == metrics
     dev = metrics["dev"]
     assert set(dev["mpjpe_unit"]) == {"all", "body", "left_hand", "right_hand"}
     # lifted 3D units: x spans 4 units per [0, 1], y 1, z 2 -> the 3D error is between 1x and 4x
     for part, err in dev["mpjpe_unit"].items():
         assert 1.0 * err <= dev["mpjpe_3d"][part] <= 4.0 * err
     assert metrics["epochs"] == 2 and metrics["clipped"] == {"train": 0, "dev": 0}
-    vae = load_vae(tmp_path / "models/vae")
+    vae = load_vae(root / "models/vae")
     assert vae.config.n_features == 150 and vae.config.latent == 4
-    assert not list((tmp_path / "models/vae_ckpt").glob("*.ckpt"))  # cleared after success
-    runs = _runs(store)
+    assert not list((root / "models/vae_ckpt").glob("*.ckpt"))  # cleared after success
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    runs = _runs(client, "test-vae")
     child = runs["pretrain_vae"][0]
     assert child.info.status == "FINISHED" and child.data.params["vae.epochs"] == "2"
-    history = store.get_metric_history(child.info.run_id, "train/total_step")
+    history = client.get_metric_history(child.info.run_id, "train/total_step")
     assert len(history) >= 2 and "val/total" in child.data.metrics
     assert child.data.metrics["dev.mpjpe_unit.all"] == pytest.approx(dev["mpjpe_unit"]["all"])
     parent = runs["workspace"][0]
     assert parent.data.metrics["pretrain_vae.dev.mpjpe_3d.body"] == pytest.approx(dev["mpjpe_3d"]["body"])
-    artifacts = {a.path for a in store.list_artifacts(child.info.run_id, "model")}
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
     assert artifacts == {"model/config.json", "model/model.pt"}

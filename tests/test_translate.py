@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MAX_FRAMES, TINY_MAX_TOKENS, make_tiny_student
+from conftest import ROOT, TINY_MAX_FRAMES, TINY_MAX_TOKENS, make_tiny_student, read_pose
 
-from pipeline import poseio, render, translate
-from pipeline.inference import InputError, Translator, load_student, resolve_device
-from pipeline.skeleton import MANUAL_BONES
-from pipeline.transform import UnitRange
+from pipeline.config import ParamsError, resolve_device
+from pipeline.data import poseio
+from pipeline.data.skeleton import MANUAL_BONES
+from pipeline.data.transform import UnitRange
+from pipeline.evaluation import render
+from pipeline.inference import InputError, Translator, load_student
+from pipeline.tools import translate
 
 SENTENCES = ["am dienstag regnet es im norden", "morgen scheint im sueden die sonne"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def _frames(path: Path) -> np.ndarray:
@@ -32,6 +34,13 @@ def _frames(path: Path) -> np.ndarray:
 
 def test_translator_inverse_map_batching_and_device(tiny_student: Path) -> None:
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ParamsError, match="device='tpu9' is not a device"):
+        resolve_device("tpu9")
+    if not torch.cuda.is_available():
+        message = "device='cuda': CUDA is not available on this machine (use cpu or auto)"
+        with pytest.raises(ParamsError, match=re.escape(message)):
+            resolve_device("cuda")
     tr = Translator.load(tiny_student, device="cpu", batch_size=1)
     assert tr.max_tokens == TINY_MAX_TOKENS and tr.fps == 25.0 and len(tr.joints) == 50
     unit = tr.translate_unit(SENTENCES)
@@ -67,7 +76,7 @@ def test_cli_writes_npy_pose_gif_mp4_and_index(tiny_student: Path, tmp_path: Pat
         poses = np.load(out / files["npy"])
         assert poses.dtype == np.float32 and poses.shape == (item["frames"], 50, 3)
         np.testing.assert_allclose(poses, ref, atol=1e-6)
-        data, fps = poseio.read_pose(out / files["pose"])
+        data, fps = read_pose(out / files["pose"])
         assert data.shape == poses.shape and fps == 25.0
         np.testing.assert_allclose(data, poses, atol=1e-6)
         gif, mp4 = _frames(out / files["gif"]), _frames(out / files["mp4"])
@@ -88,7 +97,7 @@ def test_pose_file_header(tiny_student: Path, tmp_path: Path) -> None:
     assert [len(c.points) for c in pose.header.components] == [8, 21, 21, 70]
     assert pose.header.components[0].points[:2] == ["NOSE", "NECK"]
     assert len(pose.header.components[1].limbs) == 20 and pose.body.data.shape == (7, 1, 120, 3)
-    np.testing.assert_allclose(poseio.read_pose(tmp_path / "a.pose")[0], seq, atol=1e-6)
+    np.testing.assert_allclose(read_pose(tmp_path / "a.pose")[0], seq, atol=1e-6)
     with pytest.raises(ValueError, match="expected the 50-joint"):
         poseio.write_pose(tmp_path / "b.pose", seq[:, :10])
 
@@ -115,7 +124,7 @@ def test_input_file_blank_lines_and_no_video(tiny_student: Path, tmp_path: Path)
         (["--input", "MISSING"], 2, "no such file"),
         (["hallo", "--model", "NOMODEL"], 1, "model directory"),
         (["hallo", "--size", "100"], 2, "multiple of 16"),
-        (["hallo", "--device", "tpu9"], 1, "device 'tpu9'"),
+        (["hallo", "--device", "tpu9"], 1, "device='tpu9' is not a device"),
     ],
 )
 def test_cli_errors(
@@ -185,5 +194,28 @@ def test_face_layout_renders_and_exports(tmp_path: Path) -> None:
     assert translate.main(["am tag regen", "--out", str(out), "--model", str(d), "--size", "160"]) == 0
     item = json.loads((out / "index.json").read_text())["items"][0]
     assert np.load(out / item["files"]["npy"]).shape == (item["frames"], 120, 3)
-    assert poseio.read_pose(out / item["files"]["pose"])[0].shape == (item["frames"], 120, 3)
+    assert read_pose(out / item["files"]["pose"])[0].shape == (item["frames"], 120, 3)
     assert _frames(out / item["files"]["gif"]).shape[0] == item["frames"]
+
+
+@pytest.mark.slow
+def test_module_cli_runs_in_a_subprocess(tiny_student: Path, tmp_path: Path) -> None:
+    """``python -m pipeline.tools.translate`` is the documented entry point: same outputs as main()."""
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "pipeline.tools.translate", SENTENCES[0], "--out", str(out)]
+    cmd += ["--model", str(tiny_student), "--device", "cpu", "--no-video"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    item = json.loads((out / "index.json").read_text())["items"][0]
+    expected = Translator.load(tiny_student, "cpu").translate([SENTENCES[0]])[0]
+    np.testing.assert_allclose(np.load(out / item["files"]["npy"]), expected, atol=1e-5)
+    bad = subprocess.run(
+        [*cmd[:3], "--out", str(tmp_path / "x"), "--model", str(tiny_student)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "no input: give a sentence or --input FILE" in bad.stderr

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import pytest
+from conftest import ROOT as REPO
+
 FORBIDDEN = ("mlflow", "dvc", "lightning", "orjson", "pose_format")
 
 
+@pytest.mark.slow
 def test_benchmark_json_and_imports(tiny_student: Path, tmp_path: Path) -> None:
     out = tmp_path / "lat.json"
     code = (
@@ -34,6 +37,7 @@ def test_benchmark_json_and_imports(tiny_student: Path, tmp_path: Path) -> None:
         assert 0 < cpu[b]["min_ms"] <= cpu[b]["ms_per_sentence"] <= cpu[b]["max_ms"]
 
 
+@pytest.mark.slow
 def test_benchmark_missing_model(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "benchmarks.translate_latency", "--model", str(tmp_path / "none")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)

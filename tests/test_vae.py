@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -11,11 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.config import ParamsError
-from pipeline.models.vae import VAE, VAEConfig, load_vae, save_vae, vae_loss
+from pipeline.config import ParamsError, parse_section
+from pipeline.models.io import save_model
+from pipeline.models.vae import VAE, VAEConfig, load_vae, vae_loss
+from pipeline.stages.pretrain_vae import VAESection
 
 
-def _model(**kw) -> VAE:
+def _model(**kw: object) -> VAE:
+    """A seeded 150-feature VAE with hidden [32, 16] and latent 4."""
     torch.manual_seed(0)
     return VAE(VAEConfig(n_features=150, hidden=[32, 16], latent=4, **kw))
 
@@ -84,7 +88,7 @@ def test_model_loss_uses_config_weight_and_checks_range() -> None:
     y[1, 3] = -0.25
     with pytest.raises(ValueError, match=r"targets in \[0, 1\], got values in \[-0.25, "):
         m.loss(y)
-    assert float(_model(loss="mse").eval().loss(y)["recon"]) > 0  # MSE has no range condition
+    assert float(_model(loss="mse").eval().loss(y)["recon"].detach()) > 0  # MSE has no range condition
 
 
 def test_config_validation() -> None:
@@ -92,13 +96,21 @@ def test_config_validation() -> None:
         VAEConfig(loss="l1")
     with pytest.raises(ParamsError, match=r"vae.hidden=\[64\] is invalid"):
         VAEConfig(hidden=[64])
-    cfg = VAEConfig.from_params({"latent": 7, "lr": 1e-3, "epochs": 3, "hidden": [9, 8]}, n_features=360)
+    # the params section: the model's keys sit beside the training keys; n_features comes from the data
+    raw = {"latent": 7, "lr": 1e-3, "epochs": 3, "batch_size": 8, "hidden": [9, 8]}
+    sec = parse_section({"vae": raw}, "vae", VAESection)
+    cfg = dataclasses.replace(sec.model, n_features=360)
     assert (cfg.latent, cfg.hidden, cfg.n_features) == (7, [9, 8], 360)
+    assert (sec.fit.epochs, sec.fit.batch_size, sec.fit.lr) == (3, 8, 1e-3)
+    with pytest.raises(ParamsError, match=r"vae.loss='l1' is invalid; expected one of 'bce', 'mse'"):
+        parse_section({"vae": {**raw, "loss": "l1"}}, "vae", VAESection)
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) vae.n_features"):
+        parse_section({"vae": {**raw, "n_features": 360}}, "vae", VAESection)
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
     m = _model(loss="mse").eval()
-    save_vae(m, tmp_path / "vae")
+    save_model(m, tmp_path / "vae")
     assert json.loads((tmp_path / "vae" / "config.json").read_text())["loss"] == "mse"
     back = load_vae(tmp_path / "vae")
     y, z = torch.rand(6, 150), torch.randn(6, 4)
@@ -110,7 +122,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"not a saved VAE, missing config.json"):
         load_vae(tmp_path)
-    save_vae(_model(), tmp_path)
+    save_model(_model(), tmp_path)
     cfg = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps(cfg | {"latent": 5}))
     with pytest.raises(ValueError, match=r"model.pt: weights do not match .*config.json"):
