@@ -6,14 +6,16 @@ Uses ``data/lifted`` and the trained ``models/fgd_encoder``, ``models/backtransl
 ``models/student`` when they exist; otherwise a stand-in of the default corpus's size (600 train /
 60 dev / 60 test sequences of 60-180 frames, 50 joints) and untrained models built from the
 default params (same sizes, so the same cost), with a fake student that returns random-length
-sequences. Times :func:`pipeline.evaluate.evaluate` end to end (best of ``--repeat``), then its parts
-separately: student generation, TAE features for all FGD variants, greedy back-translation, DTW-MJE.
+sequences. Times :func:`pipeline.evaluation.scoring.evaluate` end to end (best of ``--repeat``), then
+its parts separately: student generation, FGD encoder (TAE) features for all FGD variants, greedy
+back-translation, DTW-MJE.
 Prints one JSON object; ``--write-docs`` replaces the body of "## Evaluation time" in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,13 +30,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_params  # noqa: E402
-from pipeline.evaluate import Scorer, baselines, eval_params, evaluate, references  # noqa: E402
-from pipeline.metrics import dtw_mje  # noqa: E402
-from pipeline.models.slt import SLT, SLTConfig, Vocab, load_slt  # noqa: E402
-from pipeline.models.tae import TAE, TAEConfig, load_tae  # noqa: E402
-from pipeline.store import SplitStore  # noqa: E402
-from pipeline.train_backtranslator import translate  # noqa: E402
+from pipeline.config import check_seed, load_params, parse_section  # noqa: E402
+from pipeline.data.store import SplitStore  # noqa: E402
+from pipeline.evaluation.backtranslation import translate  # noqa: E402
+from pipeline.evaluation.metrics import dtw_mje  # noqa: E402
+from pipeline.evaluation.scoring import EvaluateConfig, Scorer, baselines, evaluate, references  # noqa: E402
+from pipeline.models.backtranslator import BackTranslator, Vocab, load_backtranslator  # noqa: E402
+from pipeline.models.fgd_encoder import FGDEncoder, load_fgd_encoder  # noqa: E402
+from pipeline.stages.train_backtranslator import BackTranslatorSection  # noqa: E402
+from pipeline.stages.train_fgd_encoder import FGDEncoderSection  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 WORDS = "am montag regen sonne im norden süden kalt warm wind es wird morgen heute .".split()  # noqa: SIM905
@@ -65,7 +69,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params()
-    p, fp, bp = eval_params(params), params["fgd"], params["backtranslator"]
+    cfg = parse_section(params, "evaluate", EvaluateConfig)
+    fsec = parse_section(params, "fgd_encoder", FGDEncoderSection)
+    bsec = parse_section(params, "backtranslator", BackTranslatorSection)
     lifted = Path(args.lifted)
     real = all((lifted / s / "meta.json").exists() for s in ("train", "dev", "test"))
     rng = np.random.default_rng(0)
@@ -76,17 +82,18 @@ def main() -> None:
     n_feat = stores["train"].poses.shape[1] * 3
     trained = Path("models/fgd_encoder/model.pt").exists() and Path("models/backtranslator/model.pt").exists()
     if trained:
-        tae = load_tae("models/fgd_encoder")
-        slt, vocab = load_slt("models/backtranslator")
+        fgd_encoder = load_fgd_encoder("models/fgd_encoder")
+        backtranslator, vocab = load_backtranslator("models/backtranslator")
     else:
-        tae = TAE(TAEConfig.from_params(fp, n_feat)).eval()
+        fgd_encoder = FGDEncoder(dataclasses.replace(fsec.model, n_features=n_feat)).eval()
         vocab = Vocab.build([e["text"] for e in stores["train"].index])
-        slt = SLT(SLTConfig.from_params({**bp, "max_tokens": 12}, n_feat, len(vocab))).eval()
+        bt_config = dataclasses.replace(bsec.model, n_features=n_feat, vocab_size=len(vocab), max_tokens=12)
+        backtranslator = BackTranslator(bt_config).eval()
     if Path("models/student/model.pt").exists():
-        from pipeline.train_student import load_student
+        from pipeline.inference import load_student
 
-        student = load_student("models/student")
-        generator, student_kind = (lambda t: student.generate(t, batch_size=int(p["batch_size"]))), "trained"
+        student = load_student("models/student", "cpu")
+        generator, student_kind = (lambda t: student.generate(t, batch_size=cfg.batch_size)), "trained"
     else:
         gen_rng = np.random.default_rng(1)
         j = stores["train"].poses.shape[1]
@@ -95,23 +102,22 @@ def main() -> None:
             "fake",
         )
     scorer = Scorer(
-        tae,
-        slt,
+        fgd_encoder,
+        backtranslator,
         vocab,
-        int(fp["stride"]),
-        float(p["margin"]),
-        p["intervals"],
-        p["prefixes"],
-        int(p["batch_size"]),
+        margin=cfg.margin,
+        intervals=[list(iv) for iv in cfg.intervals],
+        prefixes=list(cfg.prefixes),
+        batch_size=cfg.batch_size,
     )
     totals = []
     with torch.no_grad():
         for _ in range(args.repeat):
-            _, sec = timed(evaluate, stores, scorer, p, int(params.get("seed", 0)), generator, lifted)
+            _, sec = timed(evaluate, stores, scorer, cfg, check_seed(params["seed"]), generator, lifted)
             totals.append(sec)
         parts = {"generate": 0.0, "fgd_features": 0.0, "backtranslate": 0.0, "dtw_mje": 0.0}
         n_sent = n_frames = 0
-        for k, split in enumerate(p["splits"]):
+        for k, split in enumerate(cfg.splits):
             refs, texts = references(stores[split], split)
             gens, sec = timed(generator, texts)
             parts["generate"] += sec
@@ -125,12 +131,12 @@ def main() -> None:
                 n_frames += sum(len(s) for s in seqs)
                 t0 = time.perf_counter()
                 scorer.features(seqs)
-                for lo, hi in p["intervals"]:
+                for lo, hi in cfg.intervals:
                     scorer.features([s for s, r in zip(seqs, refs, strict=True) if lo <= len(r) < hi])
-                for n in p["prefixes"]:
+                for n in cfg.prefixes:
                     scorer.features([s[:n] for s in seqs])
                 parts["fgd_features"] += time.perf_counter() - t0
-                parts["backtranslate"] += timed(translate, slt, vocab, seqs, int(p["batch_size"]))[1]
+                parts["backtranslate"] += timed(translate, backtranslator, vocab, seqs, cfg.batch_size)[1]
                 t0 = time.perf_counter()
                 for g, r in zip(seqs, refs, strict=True):
                     dtw_mje(g, r)
@@ -158,7 +164,7 @@ def write_docs(r: dict) -> None:
     body = (
         "Script: `benchmarks/eval_time.py` (`python -m benchmarks.eval_time --threads 2 --write-docs`). "
         f"Data: {r['data']}; FGD encoder / back-translator: {r['models']}; student: {r['student']}. "
-        "Timed: `pipeline.evaluate.evaluate` on dev + test for GT, Mean, Random and the student "
+        "Timed: `pipeline.evaluation.scoring.evaluate` on dev + test for GT, Mean, Random and the student "
         "(everything but loading the models and writing the files), then its parts separately.\n\n"
         "| what | seconds |\n|---|---:|\n"
         f"| whole evaluation ({r['sequences_scored']} sequences, {r['frames_scored']:,} frames) "

@@ -2,9 +2,9 @@
 
 The corpus is made by repeating the real Czech demo frames (``../shared/data/openpose-czech-demo``)
 with pixel jitter, one folder per video plus a PHOENIX corpus CSV per split, so every frame is a
-distinct real-format file; and the embedded synthetic corpus (``pipeline.synthesize``, with face
-points and the gt3d sidecar) of the same number of videos. Measures
-:func:`pipeline.ingest.ingest` on the directories and on a ``.zip`` of the first (the files are
+distinct real-format file; and the embedded synthetic corpus (``pipeline.stages.synthesize``, with
+face points and the gt3d sidecar) of the same number of videos. Measures
+:func:`pipeline.data.sources.ingest` on the directories and on a ``.zip`` of the first (the files are
 read once before timing so the page cache is warm).
 
     python -m benchmarks.ingest_throughput [--videos 200] [--frames 100] [--write-docs]
@@ -30,7 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from pipeline.ingest import CORPUS_HEADER, ingest  # noqa: E402
+from pipeline.data.corpus_csv import HEADER  # noqa: E402
+from pipeline.data.policy import DataConfig  # noqa: E402
+from pipeline.data.sources import ingest  # noqa: E402
 
 DEMO = ROOT.parent / "shared" / "data" / "openpose-czech-demo"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -68,18 +70,18 @@ def make_corpus(root: Path, videos: int, frames: int, seed: int = 0) -> int:
     ann.mkdir()
     for split, names in splits.items():
         rows = [f"{n}|{n}/1/*.png|-1|-1|Signer01|GLOSS|text ." for n in names]
-        (ann / f"PHOENIX-2014-T.{split}.corpus.csv").write_text("\n".join(["|".join(CORPUS_HEADER), *rows]))
+        (ann / f"PHOENIX-2014-T.{split}.corpus.csv").write_text("\n".join(["|".join(HEADER), *rows]))
     return videos * frames
 
 
 def measure(path: Path, repeats: int, source: str = "openpose") -> tuple[float, int]:
-    """Best-of-``repeats`` frames/s of :func:`pipeline.ingest.ingest` on ``path``."""
+    """Best-of-``repeats`` frames/s of :func:`pipeline.data.sources.ingest` on ``path``."""
     for f in path.rglob("*.json") if path.is_dir() else [path]:  # warm the page cache
         f.read_bytes()
     best, n = float("inf"), 0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        _, metrics = ingest({"data": {"source": source, "path": str(path), "on_error": "raise"}})
+        _, metrics = ingest(DataConfig(source=source, path=str(path), on_error="raise"))
         best = min(best, time.perf_counter() - t0)
         n = metrics["frames"]
     return n / best, n
@@ -94,7 +96,7 @@ def make_synthetic(root: Path, videos: int) -> bool:
     """The embedded synthetic corpus (default params, ``videos`` sequences); False if unavailable."""
     try:
         from pipeline.config import load_params
-        from pipeline.synthesize import run
+        from pipeline.stages.synthesize import run
     except ImportError:
         return False
     params = load_params(ROOT / "params.yaml")
@@ -150,9 +152,9 @@ def write_docs(rows: list[tuple], machine: str, args: argparse.Namespace) -> Non
         f"(`python -m benchmarks.ingest_throughput --videos {args.videos} --frames {args.frames} "
         "--write-docs`). Corpora written to a temporary directory: the real Czech demo OpenPose 1.2 "
         "frames repeated with pixel jitter (the face model was off there, so no face points), and the "
-        "embedded synthetic corpus (`pipeline.synthesize`, default params, all 137 joints + the gt3d "
-        "sidecar); each with PHOENIX corpus CSVs. Timed: `pipeline.ingest.ingest` (list the tree, match "
-        "rows to folders, read + parse with orjson, pack the SplitStores; not the `.npy` writing), "
+        "embedded synthetic corpus (`pipeline.stages.synthesize`, default params, all 137 joints + the gt3d "
+        "sidecar); each with PHOENIX corpus CSVs. Timed: `pipeline.data.sources.ingest` (list the tree, "
+        "match rows to folders, read + parse with orjson, pack the SplitStores; not the `.npy` writing), "
         f"best of {args.repeats}, single process, warm page cache.\n\n"
         "| corpus | container | frames | bytes/file | frames/s |\n|---|---|---|---|---|\n"
         f"{table}\n\n"

@@ -1,8 +1,8 @@
-"""Accuracy and throughput of the lift stage's 2D -> 3D model (pipeline/lift.py).
+"""Accuracy and throughput of the lift stage's 2D -> 3D model (pipeline/lifting/lift.py).
 
     python -m benchmarks.lift_benchmark --threads 2 --sequences 200 --frames 100
 
-1. Synthetic signer (pipeline.kinematics.synthetic_signer): known 3D, projected with a
+1. Synthetic signer (pipeline.lifting.toy.synthetic_signer): known 3D, projected with a
    perspective camera 6 shoulder widths away, 2D noise, random confidences and 5 % dropped
    joints (c = 0, coordinates garbage), normalised like the normalise stage (neck origin, 2D
    shoulder width 1). MPJPE after per-sequence Procrustes, body and hands, as a fraction of the
@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline import kinematics as K
-from pipeline.config import load_params
-from pipeline.lift import LiftConfig, fill_missing, lift_sequences, reprojection_error
+from pipeline.config import from_mapping, load_params
+from pipeline.lifting import bones as K
+from pipeline.lifting.config import LiftConfig
+from pipeline.lifting.lift import fill_missing, lift_sequences
+from pipeline.lifting.metrics import bone_length_cv, procrustes_align, reprojection_error, shoulder_width
+from pipeline.lifting.toy import project, synthetic_signer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "openpose-czech-demo"
 
@@ -38,10 +41,10 @@ def _to_body(p: np.ndarray) -> np.ndarray:
 def synthetic(n: int, frames: int, cfg: LiftConfig, device: torch.device, seed: int) -> dict[str, float]:
     """Accuracy and warm throughput on ``n`` synthetic sequences of ~``frames`` frames."""
     rng = np.random.default_rng(seed)
-    gts = [K.synthetic_signer(int(rng.integers(frames // 2, frames * 3 // 2)), rng) for _ in range(n)]
+    gts = [synthetic_signer(int(rng.integers(frames // 2, frames * 3 // 2)), rng) for _ in range(n)]
     pts, cs = [], []
     for g in gts:
-        p = K.project(g, 6.0)
+        p = project(g, 6.0)
         p = p + rng.normal(0, 0.01, p.shape) * (1 + np.arange(50)[None, :, None] >= 8)
         c = rng.uniform(0.3, 1.0, p.shape[:2])
         drop = rng.random(c.shape) < 0.05
@@ -59,8 +62,8 @@ def synthetic(n: int, frames: int, cfg: LiftConfig, device: torch.device, seed: 
     def pa(preds: list[np.ndarray], part: slice) -> float:
         errs = []
         for o, g in zip(preds, gts, strict=True):
-            a = K.procrustes_align(o, g)
-            errs.append(np.linalg.norm(a - g, axis=-1)[:, part].mean() / K.shoulder_width(g))
+            a = procrustes_align(o, g)
+            errs.append(np.linalg.norm(a - g, axis=-1)[:, part].mean() / shoulder_width(g))
         return float(np.mean(errs))
 
     # baseline: the 2D pose itself at depth 0 (dropped joints interpolated as the lift does)
@@ -77,7 +80,7 @@ def synthetic(n: int, frames: int, cfg: LiftConfig, device: torch.device, seed: 
         "mpjpe_pa_hands": pa(out, slice(8, 50)),
         "flat_mpjpe_pa_body": pa(flat, slice(0, 8)),
         "flat_mpjpe_pa_hands": pa(flat, slice(8, 50)),
-        "bone_length_cv": float(np.mean([K.bone_length_cv(o) for o in out])),
+        "bone_length_cv": float(np.mean([bone_length_cv(o) for o in out])),
         "reprojection_error": float(
             np.mean(
                 [
@@ -102,16 +105,16 @@ def czech(cfg: LiftConfig, device: torch.device) -> dict[str, dict[str, float]]:
         # the reference's depth axis points towards the camera (its wrists have the largest z):
         # flip it into our right-handed frame (z away from the camera); as-is reported as well
         rf = r * [1.0, 1.0, -1.0]
-        aligned = K.procrustes_align(out, rf)
-        as_is = K.procrustes_align(out, r)
+        aligned = procrustes_align(out, rf)
+        as_is = procrustes_align(out, r)
         uf = fill_missing(u, c >= cfg.min_confidence)
-        flat = K.procrustes_align(np.concatenate([uf, np.zeros((*u.shape[:2], 1))], -1), rf)
-        sw = K.shoulder_width(r)
+        flat = procrustes_align(np.concatenate([uf, np.zeros((*u.shape[:2], 1))], -1), rf)
+        sw = shoulder_width(r)
         res[name] = {
             "frames": len(a),
             "reprojection_error": reprojection_error(out, u, c, cfg.min_confidence),
-            "bone_length_cv": K.bone_length_cv(out),
-            "reference_bone_length_cv": K.bone_length_cv(r),
+            "bone_length_cv": bone_length_cv(out),
+            "reference_bone_length_cv": bone_length_cv(r),
             "procrustes_to_reference": float(np.linalg.norm(aligned - rf, axis=-1).mean() / sw),
             "procrustes_to_reference_body": float(np.linalg.norm(aligned - rf, axis=-1)[:, :8].mean() / sw),
             "procrustes_to_reference_unflipped": float(np.linalg.norm(as_is - r, axis=-1).mean() / sw),
@@ -131,7 +134,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lift_params = load_params().get("lift", {})
-    cfg = LiftConfig.from_params({**lift_params, "device": args.device})
+    cfg = from_mapping(LiftConfig, {**lift_params, "device": args.device}, "lift")
     device = torch.device(args.device)
     result = {
         "threads": args.threads,

@@ -2,7 +2,7 @@
 
     python -m benchmarks.lift_corpus_eval --split dev [--set iterations=40 --set w_smooth=1]
 
-Lifts one split of ``data/normalised`` exactly as the stage does (:func:`pipeline.lift.lift_split`)
+Lifts one split of ``data/normalised`` exactly as the stage does (:func:`pipeline.lifting.lift.lift_split`)
 and prints its metrics (MPJPE-PA body/hands against the gt3d sidecar, bone-length CV, frames/s)
 plus diagnostics that use the ground truth *only for evaluation*: the flat (z = 0) baseline, the
 hand error after a separate Procrustes per hand (finger shape without the hand's orientation),
@@ -19,27 +19,31 @@ import numpy as np
 import torch
 import yaml
 
-from pipeline import kinematics as K
-from pipeline.config import load_params
-from pipeline.lift import SRC, LiftConfig, fill_missing, lift_split, mpjpe_pa
-from pipeline.store import SplitStore
-from pipeline.transform import UnitRange
+from pipeline.config import from_mapping, load_params
+from pipeline.data.skeleton import MANUAL_JOINTS
+from pipeline.data.store import SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.lifting import bones as K
+from pipeline.lifting.config import LiftConfig
+from pipeline.lifting.lift import fill_missing, lift_split
+from pipeline.lifting.metrics import mpjpe_pa, procrustes_align, shoulder_width
+from pipeline.stages.lift import SRC
 
 LH, RH = slice(8, 29), slice(29, 50)
 
 
 def _hand_pa(pred: np.ndarray, gt: np.ndarray) -> float:
-    sw = K.shoulder_width(gt)
+    sw = shoulder_width(gt)
     errs = []
     for part in (LH, RH):
-        a = K.procrustes_align(pred[:, part], gt[:, part])
+        a = procrustes_align(pred[:, part], gt[:, part])
         errs.append(np.linalg.norm(a - gt[:, part], axis=-1).mean() / sw)
     return float(np.mean(errs))
 
 
 def _sign_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Per bone: fraction of frames where the depth step has the wrong sign (after aligning)."""
-    a = K.procrustes_align(pred, gt)
+    a = procrustes_align(pred, gt)
     dp, dg = K.bone_vectors(a)[..., 2], K.bone_vectors(gt)[..., 2]
     big = np.abs(dg) > 0.1 * np.linalg.norm(K.bone_vectors(gt), axis=-1)
     wrong = (np.sign(dp) != np.sign(dg)) & big
@@ -58,7 +62,7 @@ def main() -> None:
     for kv in args.set:
         k, v = kv.split("=", 1)
         p[k] = yaml.safe_load(v)
-    cfg = LiftConfig.from_params({**p, "device": "cpu"})
+    cfg = from_mapping(LiftConfig, {**p, "device": "cpu"}, "lift")
     torch.use_deterministic_algorithms(True)
     tf = UnitRange.load(SRC / "transform.json")
     store = SplitStore.load(SRC / args.split)
@@ -82,7 +86,7 @@ def main() -> None:
     m["wrong_sign_arm"] = float(s[~K.HAND_BONES].mean())
     m["wrong_sign_hand"] = float(s[K.HAND_BONES].mean())
     m["wrong_sign_bones"] = {
-        K.MANUAL_JOINTS[K.BONE_CHILD[b]]: round(float(s[b]), 3)
+        MANUAL_JOINTS[K.BONE_CHILD[b]]: round(float(s[b]), 3)
         for b in range(K.N_BONES)
         if b < 7 or b in (8, 9, 10, 12)
     }

@@ -4,7 +4,7 @@
     python -m benchmarks.lift_length_sensitivity --split train --scale shoulder=0.96 --scale nose=1.1
 
 Lifts one split of ``data/normalised`` as the stage does, but with the initial bone lengths of
-:func:`pipeline.lift.init_lengths` replaced: ``--scale CLASS=FACTOR`` multiplies the estimated
+:func:`pipeline.lifting.lift.init_lengths` replaced: ``--scale CLASS=FACTOR`` multiplies the estimated
 length of a body bone class (``nose``, ``shoulder``, ``elbow`` = upper arm, ``wrist`` = forearm,
 ``hand`` = every hand bone); each ``--scale`` set is one row, ``a=1,b=2`` scales two classes in
 one row. Row ``oracle`` uses the true lengths of the gt3d sidecar instead, brought into the 2D's
@@ -21,18 +21,22 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from pipeline import kinematics as K
-from pipeline import lift
-from pipeline.config import load_params
-from pipeline.store import SplitStore
-from pipeline.transform import UnitRange
+from pipeline.config import from_mapping, load_params
+from pipeline.data.skeleton import MANUAL_JOINTS
+from pipeline.data.store import SplitStore
+from pipeline.data.transform import UnitRange
+from pipeline.lifting import bones as K
+from pipeline.lifting import lift
+from pipeline.lifting.config import LiftConfig
+from pipeline.lifting.metrics import mpjpe_pa
+from pipeline.stages.lift import SRC
 
 BODY_CLASSES = {"nose": "body_nose", "shoulder": "body_r_shoulder", "elbow": "body_r_elbow"}
 BODY_CLASSES |= {"wrist": "body_r_wrist"}
 
 
 def _class_of(joint: str) -> int:
-    return int(K.BONE_CLASS[int(np.flatnonzero(K.MANUAL_JOINTS.index(joint) == K.BONE_CHILD)[0])])
+    return int(K.BONE_CLASS[int(np.flatnonzero(MANUAL_JOINTS.index(joint) == K.BONE_CHILD)[0])])
 
 
 def class_scale(spec: str) -> np.ndarray:
@@ -70,11 +74,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
-    cfg = lift.LiftConfig.from_params({**load_params().get("lift", {}), "device": "cpu"})
-    tf = UnitRange.load(lift.SRC / "transform.json")
-    store = SplitStore.load(lift.SRC / args.split)
+    cfg = from_mapping(LiftConfig, {**load_params().get("lift", {}), "device": "cpu"}, "lift")
+    tf = UnitRange.load(SRC / "transform.json")
+    store = SplitStore.load(SRC / args.split)
     if "gt3d" not in store.arrays:
-        raise SystemExit(f"{lift.SRC / args.split}: no gt3d sidecar (a synthetic corpus is needed)")
+        raise SystemExit(f"{SRC / args.split}: no gt3d sidecar (a synthetic corpus is needed)")
     raw = np.asarray(store.poses, np.float64)
     u, c = tf.inverse(raw[..., :2]), raw[..., 2]
     seqs = [slice(store.offsets[i], store.offsets[i + 1]) for i in range(len(store))]
@@ -92,7 +96,7 @@ def main() -> None:
             outs = lift.lift_sequences(pts, cs, names, cfg, torch.device("cpu"))
         finally:
             lift.init_lengths = estimate
-        errs = [lift.mpjpe_pa(o, g) for o, g in zip(outs, gts, strict=True)]
+        errs = [mpjpe_pa(o, g) for o, g in zip(outs, gts, strict=True)]
         return float(np.mean([e["body"] for e in errs])), float(np.mean([e["hands"] for e in errs]))
 
     print(f"split {args.split}: {len(pts)} sequences, {len(u)} frames")

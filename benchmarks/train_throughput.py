@@ -2,7 +2,7 @@
 
     python -m benchmarks.train_throughput [--profile default] [--frames 60000] [--epochs 2]
 
-VAE: frames/s of ``pipeline.pretrain_vae``'s Lightning fit (the stage's own module, loader and
+VAE: frames/s of ``pipeline.stages.pretrain_vae``'s Lightning fit (the stage's own module, loader and
 ``make_trainer``) on synthetic smooth motion of ``--frames`` frames x 50 joints x 3, plus the
 bare PyTorch step rate (no Lightning) for reference. Student: benchmarks/student_throughput.py.
 Prints one JSON object; figures go to docs/benchmarks.md ("## Training throughput").
@@ -11,6 +11,7 @@ Prints one JSON object; figures go to docs/benchmarks.md ("## Training throughpu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import tempfile
@@ -21,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline import training
-from pipeline.config import deep_merge, load_params
-from pipeline.models.vae import VAE, VAEConfig
-from pipeline.pretrain_vae import VAEModule, loader
+from pipeline.config import deep_merge, load_params, parse_section
+from pipeline.models.vae import VAE
+from pipeline.stages.pretrain_vae import VAESection, loader
+from pipeline.training import engine
+from pipeline.training.engine import TrainConfig
 
 
 def fake_frames(n: int, seed: int = 0) -> np.ndarray:
@@ -37,20 +39,20 @@ def fake_frames(n: int, seed: int = 0) -> np.ndarray:
 
 def vae_throughput(params: dict[str, Any], frames: np.ndarray, epochs: int) -> dict[str, Any]:
     """Frames/s of the stage's Lightning fit and of a bare PyTorch loop at ``params['vae']``."""
-    vp = params["vae"]
-    training.seed(params.get("seed", 0))
-    config = VAEConfig.from_params(vp, n_features=frames.shape[1])
-    module = VAEModule(vars(config), lr=float(vp["lr"]))
+    sec = parse_section(params, "vae", VAESection)
+    engine.seed(params.get("seed", 0))
+    config = dataclasses.replace(sec.model, n_features=frames.shape[1])
+    module = engine.LossModule(VAE(config), sec.fit.lr)
     with tempfile.TemporaryDirectory() as tmp:
-        train_params = {**params.get("train", {}), "progress_bar": False}
-        trainer, _ = training.make_trainer(train_params, Path(tmp), epochs)
+        train_cfg = dataclasses.replace(parse_section(params, "train", TrainConfig), progress_bar=False)
+        trainer, _ = engine.make_trainer(train_cfg, Path(tmp), epochs)
         t0 = time.perf_counter()
-        trainer.fit(module, loader(frames, int(vp["batch_size"]), True, 0))
+        trainer.fit(module, loader(frames, sec.fit.batch_size, True, 0))
         lightning_s = time.perf_counter() - t0
     model = VAE(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(vp["lr"]))
+    opt = torch.optim.AdamW(model.parameters(), lr=sec.fit.lr)
     x = torch.from_numpy(frames)
-    bs = int(vp["batch_size"])
+    bs = sec.fit.batch_size
     t0 = time.perf_counter()
     for start in range(0, len(x), bs):
         loss = model.loss(x[start : start + bs])["total"]
