@@ -66,11 +66,22 @@ PARTS = {
 # Kinematic tree of the 50 manual joints: parent index per joint (-1 = root, the neck).
 # nose <- neck; shoulders <- neck; elbows <- shoulders; wrists <- elbows;
 # each hand's wrist joint <- the body wrist of the same side; fingers as in HAND_PARENTS.
-MANUAL_PARENTS = np.array(
-    [1, -1, 1, 2, 3, 1, 5, 6]
-    + [7 if p < 0 else 8 + p for p in HAND_PARENTS]
-    + [4 if p < 0 else 29 + p for p in HAND_PARENTS]
-)
+_BODY_PARENT = {
+    "nose": "neck", "neck": None, "r_shoulder": "neck", "r_elbow": "r_shoulder", "r_wrist": "r_elbow",
+    "l_shoulder": "neck", "l_elbow": "l_shoulder", "l_wrist": "l_elbow",
+}  # fmt: skip
+
+
+def _parent(name: str) -> int:
+    part, joint = name.split("_", 1)
+    if part == "body":
+        parent = _BODY_PARENT[joint]
+        return -1 if parent is None else MANUAL[f"body_{parent}"]
+    p = HAND_PARENTS[HAND21.index(joint)]  # a hand's wrist hangs off the body wrist of its side
+    return MANUAL[f"body_{part[0]}_wrist"] if p < 0 else MANUAL[f"{part}_{HAND21[p]}"]
+
+
+MANUAL_PARENTS = np.array([_parent(n) for n in MANUAL_JOINTS])
 # Bones as (parent, child) pairs, and left/right mirror pairs of bones (by child joint).
 MANUAL_BONES = [(int(p), c) for c, p in enumerate(MANUAL_PARENTS) if p >= 0]
 _MIRROR_NAME = {"r_": "l_", "l_": "r_", "rhand_": "lhand_", "lhand_": "rhand_"}
