@@ -101,15 +101,7 @@ def main() -> None:
             (lambda t: [gen_rng.random((int(gen_rng.integers(60, 181)), j, 3)) for _ in t]),
             "fake",
         )
-    scorer = Scorer(
-        fgd_encoder,
-        backtranslator,
-        vocab,
-        margin=cfg.margin,
-        intervals=[list(iv) for iv in cfg.intervals],
-        prefixes=list(cfg.prefixes),
-        batch_size=cfg.batch_size,
-    )
+    scorer = Scorer.from_config(fgd_encoder, backtranslator, vocab, cfg)
     totals = []
     with torch.no_grad():
         for _ in range(args.repeat):

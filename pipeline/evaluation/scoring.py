@@ -100,6 +100,14 @@ class Scorer:
     prefixes: list[int] = field(default_factory=lambda: [20, 40, 60, 80])
     batch_size: int = 32
 
+    @classmethod
+    def from_config(
+        cls, fgd_encoder: FGDEncoder, backtranslator: BackTranslator, vocab: Vocab, cfg: EvaluateConfig
+    ) -> Scorer:
+        """The scorer of the ``evaluate`` params section ``cfg`` with these evaluation models."""
+        intervals, prefixes = [list(iv) for iv in cfg.intervals], list(cfg.prefixes)
+        return cls(fgd_encoder, backtranslator, vocab, cfg.margin, intervals, prefixes, cfg.batch_size)
+
     def features(self, seqs: list[np.ndarray]) -> np.ndarray:
         """FGD features ``[W, latent]`` of all windows of ``seqs`` (``[T, J, 3]`` each, clipped to [0, 1])."""
         c = self.fgd_encoder.config

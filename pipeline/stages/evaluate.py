@@ -98,15 +98,7 @@ def main(argv: Sequence[str] | None = None, generator: Generator | None = None) 
     seed = check_seed(params["seed"])
     stores = {s: SplitStore.load(LIFTED / s, mmap=True) for s in ("train", *cfg.splits)}
     backtranslator, vocab = load_backtranslator(BT_DIR)
-    scorer = Scorer(
-        load_fgd_encoder(FGD_DIR),
-        backtranslator,
-        vocab,
-        margin=cfg.margin,
-        intervals=[list(iv) for iv in cfg.intervals],
-        prefixes=list(cfg.prefixes),
-        batch_size=cfg.batch_size,
-    )
+    scorer = Scorer.from_config(load_fgd_encoder(FGD_DIR), backtranslator, vocab, cfg)
     if generator is None and "student" in cfg.systems:
         student = load_student(STUDENT_DIR, "cpu")
         generator = lambda texts: student.generate(texts, batch_size=cfg.batch_size)  # noqa: E731
