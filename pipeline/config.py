@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import json
 import logging
+import operator
 import os
 import types
 import typing
@@ -219,9 +220,9 @@ def from_mapping(cls: type[T], raw: Mapping[str, Any], where: str) -> T:
             raise ParamsError(f"{PARAMS_FILE}: missing key {where}.{f.name}")
     try:
         return cls(**kwargs)
+    except ParamsError:
+        raise
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ParamsError):
-            raise
         raise ParamsError(f"{PARAMS_FILE}: {where}: {exc}") from exc
 
 
@@ -292,16 +293,22 @@ def _matches(value: Any, tp: Any, key: str) -> tuple[bool, Any]:
     raise TypeError(f"{key}: unsupported params type {tp!r}")
 
 
+# param() range keys: (the sign in messages, the test)
+_BOUNDS = {
+    "gt": (">", operator.gt),
+    "ge": (">=", operator.ge),
+    "lt": ("<", operator.lt),
+    "le": ("<=", operator.le),
+}
+
+
 def _check(value: Any, tp: Any, key: str, meta: Mapping[str, Any]) -> Any:
     ok, out = _matches(value, tp, key)
-    bounds = {k: meta.get(k) for k in ("gt", "ge", "lt", "le") if meta.get(k) is not None}
-    if ok and bounds and isinstance(out, (int, float)) and not isinstance(out, bool):
-        ops = {"gt": out > bounds.get("gt", -1e300), "ge": out >= bounds.get("ge", -1e300)}
-        ops |= {"lt": out < bounds.get("lt", 1e300), "le": out <= bounds.get("le", 1e300)}
-        ok = all(ops[k] for k in bounds)
+    bounds = {k: meta[k] for k in _BOUNDS if meta.get(k) is not None}
+    if ok and isinstance(out, (int, float)) and not isinstance(out, bool):
+        ok = all(_BOUNDS[k][1](out, limit) for k, limit in bounds.items())
     if not ok:
-        signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-        rng = " and ".join(f"{signs[k]} {v:g}" for k, v in bounds.items())
+        rng = " and ".join(f"{_BOUNDS[k][0]} {v:g}" for k, v in bounds.items())
         raise ParamsError(
             f"{PARAMS_FILE}: {key}={value!r} is invalid; expected {_type_name(tp)}{' ' + rng if rng else ''}"
         )
@@ -348,12 +355,12 @@ class Stage:
         object.__setattr__(self, "deps", tuple(str(d) for d in self.deps))
         object.__setattr__(self, "outs", tuple(str(o) for o in self.outs))
 
-    def start(self, doc: str | None, argv: Sequence[str] | None = None, path: str = PARAMS_FILE) -> Params:
+    def start(self, doc: str | None, argv: Sequence[str] | None = None) -> Params:
         """Entry of ``python -m pipeline.stages.<name>``: ``--help`` prints what the stage reads and
         writes and exits; otherwise logging is set up and the declared params are returned."""
         self.parser(doc).parse_args(argv)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        return Params(load_params(path), self.params, self.name)
+        return Params(load_params(), self.params, self.name)
 
     def out(self, path: str | os.PathLike[str]) -> Path:
         """``path`` when it is (inside) one of the declared outs; :class:`ValueError` otherwise."""

@@ -52,7 +52,6 @@ from pipeline.models.fgd_encoder import FGDEncoder
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("gt", "mean", "random", "student")
 Generator = Callable[[list[str]], list[np.ndarray]]
 
 
