@@ -30,7 +30,7 @@ import torch
 from pipeline.config import check_positive, resolve_device
 from pipeline.data.sequences import tokenize
 from pipeline.data.transform import UnitRange
-from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model
+from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model, save_weights
 from pipeline.models.student import Student, StudentConfig, predict_frames
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE, load_vae
@@ -142,8 +142,7 @@ def save_student(
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / CONFIG_FILE).write_text(json.dumps({"student": student.config.to_dict(), **meta}, indent=1))
-    state = {k: v.detach().cpu().float().contiguous() for k, v in student.state_dict().items()}
-    torch.save(state, d / WEIGHTS_FILE)
+    save_weights(student, d)
     save_model(vae.cpu().float(), d / "vae")
     encoder_config.save_pretrained(d / "encoder")
     tokenizer.save_pretrained(d / "tokenizer")

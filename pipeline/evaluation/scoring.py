@@ -86,6 +86,11 @@ class EvaluateConfig:
                 f"params.yaml: evaluate.prefixes entry {bad[0]!r}; expected a number of frames > 0"
             )
 
+    @property
+    def length_split(self) -> str:
+        """The split of the FGD-by-length plot and Figure 4: test, else the last one evaluated."""
+        return "test" if "test" in self.splits else self.splits[-1]
+
 
 @dataclass
 class Scorer:

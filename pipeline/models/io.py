@@ -26,9 +26,14 @@ def save_model(model: nn.Module, directory: str | Path) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1))
-    state = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, d / WEIGHTS_FILE)
+    save_weights(model, d)
     return d
+
+
+def save_weights(model: nn.Module, directory: Path) -> None:
+    """``<directory>/model.pt``: the model's state dict as float32 CPU tensors."""
+    state = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, directory / WEIGHTS_FILE)
 
 
 def load_model(

@@ -68,8 +68,8 @@ def render_figures(
     lift ``transform`` exists, else in the lifted [0, 1] space.
     """
     FIG4.parent.mkdir(parents=True, exist_ok=True)
-    split = "test" if "test" in cfg.splits else cfg.splits[-1]
-    written = [figures.figure4(result, split, cfg.systems, cfg.intervals, cfg.prefixes, STAGE.out(FIG4))]
+    spans = (cfg.intervals, cfg.prefixes)
+    written = [figures.figure4(result, cfg.length_split, cfg.systems, *spans, STAGE.out(FIG4))]
     split = "dev" if "dev" in kept else next(iter(kept))
     refs, texts, systems = kept[split]
     idx = figures.pick_samples([len(r) for r in refs], cfg.figures)
@@ -116,8 +116,7 @@ def main(argv: Sequence[str] | None = None, generator: Generator | None = None) 
         log.info("figures %s in %.1f s", [str(f) for f in figure_files], time.perf_counter() - t1)
         flat = flatten(result)
         STAGE.write_json(METRICS, flat)
-        split = "test" if "test" in cfg.splits else cfg.splits[-1]
-        rows = fgd_interval_rows(result, split, cfg.systems, cfg.intervals)
+        rows = fgd_interval_rows(result, cfg.length_split, cfg.systems, cfg.intervals)
         with STAGE.out(PLOT).open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
