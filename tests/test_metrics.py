@@ -9,10 +9,14 @@ from pipeline.evaluation.metrics import (
     MetricError,
     bleu_scores,
     dtw_mje,
+    dtw_mje_parts,
     duration_accuracy,
     fgd,
     frechet_distance,
     gaussian_stats,
+    mean_bone_length,
+    motion_sd,
+    realism_ratios,
     rouge_l,
     windows,
 )
@@ -173,3 +177,73 @@ def test_duration_accuracy_hand_made() -> None:
     assert duration_accuracy([10], [30], margin=10) == 0.0
     with pytest.raises(MetricError, match="shape"):
         duration_accuracy([1, 2], [1])
+
+
+def _dtw_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """Plain O(n m) DTW-MJE with backtracking (the textbook recursion, ties: diagonal, up, left)."""
+    cost = np.linalg.norm(a[:, None] - b[None], axis=-1).mean(axis=-1)
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    i, j, steps = n, m, 1
+    while i > 1 or j > 1:
+        moves = ((acc[i - 1, j - 1], i - 1, j - 1), (acc[i - 1, j], i - 1, j), (acc[i, j - 1], i, j - 1))
+        _, i, j = min(moves, key=lambda t: t[0])
+        steps += 1
+    return float(acc[n, m] / steps)
+
+
+def test_vectorised_dtw_equals_the_textbook_recursion_including_ties() -> None:
+    rng = np.random.default_rng(11)
+    gens = [rng.random((int(rng.integers(1, 30)), 3, 2)) for _ in range(25)]
+    refs = [rng.random((int(rng.integers(1, 30)), 3, 2)) for _ in range(25)]
+    # integer poses: many equal costs, so the tie order matters for the path length
+    gens += [rng.integers(0, 2, (int(rng.integers(1, 12)), 2, 1)).astype(float) for _ in range(40)]
+    refs += [rng.integers(0, 2, (int(rng.integers(1, 12)), 2, 1)).astype(float) for _ in range(40)]
+    got = dtw_mje_parts(gens, refs)["all"]
+    np.testing.assert_allclose(
+        got, [_dtw_reference(g, r) for g, r in zip(gens, refs, strict=True)], rtol=1e-12
+    )
+
+
+def test_dtw_parts_share_the_alignment_path() -> None:
+    """Per-part errors are measured along the path of the ``align`` joints: a part that is off by a
+    constant gets exactly that error, the aligned part none."""
+    rng = np.random.default_rng(12)
+    ref = rng.random((20, 4, 3))
+    gen = np.repeat(ref, 2, axis=0)  # same motion, half speed: DTW aligns it perfectly
+    gen[:, 2:, 0] += 0.3  # joints 2, 3 shifted by 0.3 in x
+    out = dtw_mje_parts([gen], [ref], {"a": slice(0, 2), "b": slice(2, 4)}, align=slice(0, 2))
+    assert out["all"][0] == pytest.approx(0.0, abs=1e-12) and out["a"][0] == pytest.approx(0.0, abs=1e-12)
+    assert out["b"][0] == pytest.approx(0.3)
+    with pytest.raises(MetricError, match="1 generated but 2 reference"):
+        dtw_mje_parts([gen], [ref, ref])
+    with pytest.raises(MetricError, match="selects no joint"):
+        dtw_mje_parts([gen], [ref], {"none": slice(4, 4)})
+
+
+def test_realism_ratios_on_a_known_scaling() -> None:
+    """Hands shrunk to 60 % about their wrist and motion damped to 25 % give exactly those ratios."""
+    rng = np.random.default_rng(13)
+    t = np.linspace(0, 4, 50)[:, None, None]
+    ref = rng.normal(size=(1, 6, 3)) + np.sin(t + rng.uniform(0, 6, (1, 6, 3)))  # joints 0-2 body, 3-5 hand
+    gen = ref.copy()
+    gen[:, 3:] = ref[:, 3:4] + 0.6 * (ref[:, 3:] - ref[:, 3:4])  # hand bones x 0.6
+    still = np.repeat(ref[:1], 50, axis=0)  # a held pose: no motion
+    damped = ref[:1] + 0.25 * (ref - ref[:1])  # all motion x 0.25 (and positions pulled to frame 0)
+    bones = {"body": [(0, 1), (1, 2)], "hand": [(3, 4), (4, 5)]}
+    parts = {"body": slice(0, 3), "hand": slice(3, 6)}
+    out = realism_ratios([gen], [ref], bones, parts)
+    assert out["body"] == {"bone_ratio": pytest.approx(1.0), "motion_ratio": pytest.approx(1.0)}
+    assert out["hand"]["bone_ratio"] == pytest.approx(0.6)
+    assert realism_ratios([still], [ref], bones, parts)["hand"]["motion_ratio"] == 0.0
+    assert realism_ratios([damped], [ref], bones, parts)["body"]["motion_ratio"] == pytest.approx(0.25)
+    assert mean_bone_length([ref[:, :2]], [(0, 1)]) == pytest.approx(
+        np.linalg.norm(ref[:, 1] - ref[:, 0], axis=-1).mean()
+    )
+    assert motion_sd([np.zeros((1, 2, 3)), np.arange(6.0).reshape(3, 2, 1)], slice(None)) == 0.0
+    with pytest.raises(MetricError, match="no sequence has two frames"):
+        motion_sd([np.zeros((1, 2, 3))], slice(None))

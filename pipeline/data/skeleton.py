@@ -119,6 +119,20 @@ def part_of(joint: int) -> str:
     return next(name for name, sl in PARTS.items() if sl.start <= joint < sl.stop)
 
 
+def part_bones(n_joints: int) -> dict[str, list[tuple[int, int]]]:
+    """Bones ``(parent, child)`` inside each part of a layout of ``n_joints`` (50 manual, or 120):
+    body and hand bones of :data:`MANUAL_BONES` whose two joints lie in the part (a hand's link to
+    the body wrist is left out), the face's :data:`FACE_BONES` contours."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for name, sl in part_slices(n_joints).items():
+        if name == "face":
+            out[name] = [(sl.start + a, sl.start + b) for a, b in FACE_BONES]
+        else:
+            inside = range(sl.start, sl.stop)
+            out[name] = [(p, c) for p, c in MANUAL_BONES if p in inside and c in inside]
+    return out
+
+
 def part_slices(n_joints: int) -> dict[str, slice]:
     """Per-part slices valid for a layout of ``n_joints`` (50 manual, or 120 with face)."""
     return {k: s for k, s in PARTS.items() if s.stop <= n_joints}
