@@ -1,8 +1,9 @@
 """Sentence/pose-sequence pairs of a lifted split for sequence models: checks, padding, masks.
 
-Used by ``train_student`` (and usable by evaluation code): :func:`load_pairs` reads a
-:class:`pipeline.data.store.SplitStore` (channels ``x, y, z`` in [0, 1]) into ``(text, frames)`` pairs,
-checking the text and values and applying the ``T_max`` policy (:func:`fit_max_frames`);
+Used by ``train_student`` and ``train_backtranslator`` (and usable by evaluation code):
+:func:`load_pairs` reads a :class:`pipeline.data.store.SplitStore` (channels ``x, y, z`` in [0, 1])
+into ``(text, frames)`` pairs (plus each sequence's gloss annotation, ``""`` when the index has
+none), checking the text and values and applying the ``T_max`` policy (:func:`fit_max_frames`);
 :func:`pad_sequences` / :func:`length_mask` build fixed-length batches; :class:`PairCollate`
 tokenises the texts and pads the frames of a batch to ``T_max``; :class:`StateCollate` does the
 same with cached text-encoder states (training with a frozen encoder).
@@ -11,7 +12,7 @@ same with cached text-encoder states (training with a frozen encoder).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ ON_LONG = ("raise", "truncate")
 
 @dataclass
 class Pairs:
-    """Texts and ``[T_i, J*3]`` float32 frames of one split, after the checks of :func:`load_pairs`."""
+    """Texts and ``[T_i, J*3]`` float32 frames of one split, after the checks of :func:`load_pairs`;
+    ``glosses``: the index entries' ``gloss`` (white space normalised, ``""`` when absent)."""
 
     names: list[str]
     texts: list[str]
@@ -36,6 +38,7 @@ class Pairs:
     n_joints: int
     clipped: int = 0  # values outside [0, 1] clipped
     truncated: int = 0  # sequences cut to T_max
+    glosses: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -58,7 +61,7 @@ def load_pairs(
         raise ValueError(f"on_long={on_long!r} is invalid; expected one of {ON_LONG}")
     if store.channels != ["x", "y", "z"]:
         raise StoreError(f"{where}: channels {store.channels}, expected ['x', 'y', 'z']")
-    names, texts, frames = [], [], []
+    names, texts, frames, glosses = [], [], [], []
     clipped = truncated = 0
     for i, entry in enumerate(store.index):
         name = str(entry.get("name", f"#{i}"))
@@ -81,10 +84,12 @@ def load_pairs(
         clipped += int(((seq < 0) | (seq > 1)).sum())
         names.append(name)
         texts.append(text.strip())
+        gloss = entry.get("gloss")
+        glosses.append(" ".join(gloss.split()) if isinstance(gloss, str) else "")
         frames.append(np.clip(seq, 0.0, 1.0).reshape(len(seq), -1))
     if truncated:
         log.warning("%s: %d sequence(s) longer than T_max=%s truncated", where, truncated, max_frames)
-    return Pairs(names, texts, frames, len(store.joints), clipped, truncated)
+    return Pairs(names, texts, frames, len(store.joints), clipped, truncated, glosses)
 
 
 def fit_max_frames(max_frames: int | None, train: SplitStore) -> int:

@@ -1,21 +1,36 @@
-"""Stage ``train_backtranslator``: the pose -> German text model of the back-translation metrics (§5.1).
+"""Stage ``train_backtranslator``: the pose -> German text model of the back-translation metrics (§5.1),
+a Sign Language Transformer with joint CTC gloss recognition (Camgoz et al. 2020).
 
 Reads ``data/lifted/{train,dev,test}`` (SplitStore, channels x, y, z in [0, 1], index entries with
-``text``; checked by :func:`pipeline.data.sequences.load_pairs`). Builds the word vocabulary from
-the train texts (:class:`pipeline.models.backtranslator.Vocab`), trains
-:class:`pipeline.models.backtranslator.BackTranslator` on the ground-truth train poses (input
-standardised with the train frames' per-feature mean/std; teacher-forced cross entropy with label
-smoothing, AdamW, optional Gaussian noise ``backtranslator.noise`` on the input frames) through
-the training engine, decodes dev greedily every ``val_every`` epochs and keeps the weights of the
-epoch with the best dev BLEU-4 (model selection on dev). Writes
+``text`` and ``gloss``; checked by :func:`pipeline.data.sequences.load_pairs`). Builds the word
+vocabulary from the train texts (:class:`pipeline.models.backtranslator.Vocab`) and, when
+``backtranslator.gloss_weight`` > 0, the gloss vocabulary from the train glosses
+(:class:`pipeline.models.backtranslator.GlossVocab`; every sequence of every split must then have a
+gloss, else a :class:`pipeline.data.store.StoreError` names the file, the row and the param to set),
+and trains :class:`pipeline.models.backtranslator.BackTranslator` on the ground-truth train poses
+(input standardised with the train frames' per-feature mean/std; joint loss = ``gloss_weight`` x CTC
+of the gloss head + teacher-forced cross entropy with label smoothing; AdamW; optional Gaussian
+noise ``backtranslator.noise`` on the input frames) through the training engine. Every
+``val_every`` epochs and at the end it decodes dev by beam search (``beam_size``,
+``length_penalty``) and keeps the weights of the epoch with the best dev BLEU-4 (model selection on
+dev). With those weights it decodes dev once per ``length_penalties`` entry and saves the alpha
+with the best dev BLEU-4 (first of ties) as the model's ``length_penalty`` (skipped for beam 1 or an
+empty grid). Writes
 
-- ``models/backtranslator/``: ``config.json``, ``model.pt``, ``vocab.json``
+- ``models/backtranslator/``: ``config.json`` (incl. ``beam_size`` and the chosen
+  ``length_penalty``), ``model.pt``, ``vocab.json``, ``gloss_vocab.json`` (with a gloss head)
   (:func:`pipeline.models.backtranslator.load_backtranslator`);
 - ``metrics/backtranslator.json``: best epoch, and BLEU-1..4 / ROUGE-L of the selected model on the
-  ground-truth dev and test poses (the "GT" row's BT scores), plus vocabulary size / OOV rates and
-  train time;
+  ground-truth dev and test poses (the "GT" row's BT scores) plus ``gloss_wer`` (WER of the CTC
+  recognition, 0..100) per split, the beam size, chosen length penalty and the dev BLEU-4 of each
+  grid value, vocabulary sizes / OOV rates and train time;
 - ``models/backtranslator_ckpt/``: Lightning checkpoints (with the best weights so far) for
   resuming a killed run; deleted after a successful fit.
+
+A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
+data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of each
+split), not the lifted poses, so a fresh clone on any CPU reuses it; ``dvc repro -f
+train_backtranslator`` retrains it.
 """
 
 from __future__ import annotations
@@ -32,14 +47,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.config import Stage, check_seed, param, parse_section
-from pipeline.data.sequences import PairDataset, Pairs, load_pairs, pad_sequences
-from pipeline.data.store import SplitStore, StoreError
-from pipeline.evaluation.backtranslation import score, translate
+from pipeline.config import ParamsError, Stage, check_seed, param, parse_section
+from pipeline.data.sequences import Pairs, load_pairs, pad_sequences
+from pipeline.data.store import SplitStore, StoreError, corpus_files
+from pipeline.evaluation.backtranslation import recognise, score, translate
+from pipeline.evaluation.metrics import word_error_rate
 from pipeline.models.backtranslator import (
     BackTranslator,
     BackTranslatorConfig,
+    GlossVocab,
     Vocab,
+    gloss_tokens,
     save_backtranslator,
     words,
 )
@@ -47,7 +65,13 @@ from pipeline.training import engine
 
 LIFTED, OUT = Path("data/lifted"), Path("models/backtranslator")
 CKPT, METRICS = Path("models/backtranslator_ckpt"), Path("metrics/backtranslator.json")
-STAGE = Stage("train_backtranslator", ("seed", "backtranslator", "train"), (LIFTED,), (OUT, CKPT, METRICS))
+# data dependency: the corpus, not the lifted floats (a fixed evaluator, see dvc.yaml)
+STAGE = Stage(
+    "train_backtranslator",
+    ("seed", "backtranslator", "train"),
+    corpus_files(LIFTED, ("train", "dev", "test")),
+    (OUT, CKPT, METRICS),
+)
 log = logging.getLogger(__name__)
 
 
@@ -57,31 +81,54 @@ class BackTranslatorSection:
     is trained."""
 
     fit: engine.FitConfig = param(flatten=True)
-    val_every: int = param(gt=0)  # greedy dev decoding (BLEU-4 model selection) every N epochs and at the end
+    val_every: int = param(gt=0)  # beam dev decoding (BLEU-4 model selection) every N epochs and at the end
     min_count: int = param(gt=0)  # words seen fewer times in train map to <unk>
     model: BackTranslatorConfig = param(factory=BackTranslatorConfig, flatten=True)
     noise: float = param(0.0, ge=0)  # std of Gaussian noise added to training frames
     label_smoothing: float = param(0.1, ge=0, lt=1)
     weight_decay: float = param(0.01, ge=0)
+    gloss_weight: float = param(1.0, ge=0)  # weight of the CTC gloss loss; 0 = no gloss head
+    length_penalties: tuple[float, ...] = param((0.0, 0.5, 1.0, 1.5, 2.0))  # alphas tried on dev
+
+    def __post_init__(self) -> None:
+        bad = [a for a in self.length_penalties if a < 0]
+        if bad:
+            raise ParamsError(f"backtranslator.length_penalties: {bad[0]} is invalid; expected values >= 0")
 
 
 class TextCollate:
-    """``(text, frames [T, F])`` items -> padded ``poses [B, T, F]``, ``lengths [B]``, ``tokens [B, L]``."""
+    """``(text, frames [T, F])`` or ``(text, frames, gloss)`` items -> padded ``poses [B, T, F]``,
+    ``lengths [B]``, ``tokens [B, L]`` and, with a gloss vocabulary, ``glosses [B, S]`` (0-padded
+    CTC targets) and ``gloss_lengths [B]``."""
 
-    def __init__(self, vocab: Vocab, max_tokens: int) -> None:
-        self.vocab, self.max_tokens = vocab, max_tokens
+    def __init__(self, vocab: Vocab, max_tokens: int, glosses: GlossVocab | None = None) -> None:
+        self.vocab, self.max_tokens, self.glosses = vocab, max_tokens, glosses
 
-    def __call__(self, batch: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
-        poses, lengths = pad_sequences([f for _, f in batch])
-        ids = [self.vocab.encode(t, self.max_tokens) for t, _ in batch]
-        tokens = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
-        for i, row in enumerate(ids):
-            tokens[i, : len(row)] = torch.tensor(row)
-        return {"poses": poses, "lengths": lengths, "tokens": tokens, "texts": [t for t, _ in batch]}
+    def __call__(self, batch: list[tuple[Any, ...]]) -> dict[str, Any]:
+        poses, lengths = pad_sequences([item[1] for item in batch])
+        ids = [self.vocab.encode(item[0], self.max_tokens) for item in batch]
+        out = {
+            "poses": poses,
+            "lengths": lengths,
+            "tokens": _pad_ids(ids),
+            "texts": [item[0] for item in batch],
+        }
+        if self.glosses is not None:
+            gids = [self.glosses.encode(item[2]) for item in batch]
+            out["glosses"] = _pad_ids(gids)
+            out["gloss_lengths"] = torch.tensor([len(g) for g in gids], dtype=torch.long)
+        return out
+
+
+def _pad_ids(ids: list[list[int]]) -> torch.Tensor:
+    out = torch.zeros(len(ids), max(1, max(map(len, ids))), dtype=torch.long)
+    for i, row in enumerate(ids):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
 
 
 class BackTranslatorModule(L.LightningModule):
-    """Lightning wrapper; validation = greedy dev decoding every ``val_every`` epochs, keeps best BLEU-4."""
+    """Lightning wrapper; validation = beam dev decoding every ``val_every`` epochs, keeps best BLEU-4."""
 
     def __init__(self, config: dict[str, Any], vocab: Vocab, dev: Pairs, sec: BackTranslatorSection) -> None:
         super().__init__()
@@ -93,9 +140,23 @@ class BackTranslatorModule(L.LightningModule):
         poses = batch["poses"]
         if self.sec.noise:
             poses = poses + self.sec.noise * torch.randn_like(poses)
-        loss = self.model.loss(poses, batch["lengths"], batch["tokens"], self.sec.label_smoothing)
-        self.log("train/ce", loss, on_step=True, on_epoch=True, batch_size=len(poses), sync_dist=True)
-        return loss
+        losses = self.model.losses(
+            poses,
+            batch["lengths"],
+            batch["tokens"],
+            batch.get("glosses"),
+            batch.get("gloss_lengths"),
+            self.sec.label_smoothing,
+            self.sec.gloss_weight,
+        )
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(poses),
+            sync_dist=True,
+        )
+        return losses["total"]
 
     def on_train_epoch_end(self) -> None:
         epoch = self.current_epoch + 1
@@ -128,6 +189,38 @@ def oov_rate(texts: list[str], vocab: Vocab) -> float:
     return float(np.mean([w not in vocab.stoi for w in toks])) if toks else 0.0
 
 
+def gloss_oov_rate(glosses: list[str], vocab: GlossVocab) -> float:
+    """Share of gloss tokens of ``glosses`` not in ``vocab``."""
+    toks = [g for s in glosses for g in gloss_tokens(s)]
+    return float(np.mean([g not in vocab.stoi for g in toks])) if toks else 0.0
+
+
+def check_glosses(pairs: Pairs, where: str | Path) -> None:
+    """Raise a :class:`StoreError` naming ``where``, the sequence and the param when a row has no gloss."""
+    for i, (name, gloss) in enumerate(zip(pairs.names, pairs.glosses, strict=True)):
+        if not gloss:
+            raise StoreError(
+                f"{where}: sequence {name!r} (row {i}) has no gloss (index field 'gloss'), which the CTC "
+                "gloss head needs; set backtranslator.gloss_weight: 0 to train without gloss supervision"
+            )
+
+
+def choose_length_penalty(
+    model: BackTranslator, vocab: Vocab, dev: Pairs, grid: Sequence[float]
+) -> tuple[float, list[list[float]]]:
+    """The alpha of ``grid`` with the best dev BLEU-4 (first of ties; the config's value for beam 1 or
+    an empty grid) and ``[[alpha, dev BLEU-4], ...]``; sets it in ``model.config``."""
+    if model.config.beam_size == 1 or not grid:
+        return model.config.length_penalty, []
+    tried = []
+    for alpha in grid:
+        hyps = translate(model, vocab, dev.frames, length_penalty=alpha)
+        tried.append([float(alpha), score(hyps, dev.texts)["bleu4"]])
+    best = max(tried, key=lambda r: r[1])[0]  # max keeps the first of equal scores
+    model.config = dataclasses.replace(model.config, length_penalty=best)
+    return best, tried
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m pipeline.stages.train_backtranslator``; returns the metrics written to
     metrics/backtranslator.json."""
@@ -138,23 +231,38 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     pairs = {s: load_pairs(SplitStore.load(LIFTED / s, mmap=True), LIFTED / s) for s in splits}
     if len(pairs["train"]) == 0 or len(pairs["dev"]) == 0:
         raise StoreError(f"{LIFTED}: train has {len(pairs['train'])} sequences, dev {len(pairs['dev'])}")
+    use_glosses = sec.gloss_weight > 0
+    if use_glosses:
+        for s in splits:
+            check_glosses(pairs[s], LIFTED / s / "index.jsonl")
     vocab = Vocab.build(pairs["train"].texts, sec.min_count)
+    glosses = GlossVocab.build(pairs["train"].glosses) if use_glosses else None
     max_tokens = max(len(words(t)) for t in pairs["train"].texts) + 2
     n_features = pairs["train"].frames[0].shape[1]
     config = dataclasses.replace(
-        sec.model, n_features=n_features, vocab_size=len(vocab), max_tokens=max_tokens
+        sec.model,
+        n_features=n_features,
+        vocab_size=len(vocab),
+        max_tokens=max_tokens,
+        gloss_vocab_size=len(glosses) if glosses is not None else 0,
     )
-    data = [list(zip(pairs[s].texts, pairs[s].frames, strict=True)) for s in ("train", "dev")]
+    train = pairs["train"]
+    items: list[tuple[Any, ...]] = (
+        list(zip(train.texts, train.frames, train.glosses, strict=True))
+        if use_glosses
+        else list(zip(train.texts, train.frames, strict=True))
+    )
+    data = [items, list(zip(pairs["dev"].texts, pairs["dev"].frames, strict=True))]
     fingerprint = {"backtranslator": dataclasses.asdict(sec), "seed": seed, "data": engine.data_digest(data)}
 
     with engine.training_run(STAGE, params, CKPT, fingerprint, seed, sec.fit) as job:
         module = BackTranslatorModule(dataclasses.asdict(config), vocab, pairs["dev"], sec)
-        module.model.set_normalisation(torch.from_numpy(np.concatenate(pairs["train"].frames)))
+        module.model.set_normalisation(torch.from_numpy(np.concatenate(train.frames)))
         loader = DataLoader(
-            PairDataset(pairs["train"]),
+            items,
             sec.fit.batch_size,
             shuffle=True,
-            collate_fn=TextCollate(vocab, max_tokens),
+            collate_fn=TextCollate(vocab, max_tokens, glosses),
             num_workers=job.workers,
         )
         fit = job.fit(module, loader, None, limit_val_batches=0, num_sanity_val_steps=0)
@@ -164,19 +272,36 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if module.best["state"] is not None:
             model.load_state_dict(module.best["state"])
         model.eval()
-        save_backtranslator(model, vocab, OUT)
+        alpha, tried = choose_length_penalty(model, vocab, pairs["dev"], sec.length_penalties)
+        save_backtranslator(model, vocab, OUT, glosses)
         metrics: dict[str, Any] = {
             "best_epoch": module.best["epoch"],
             "epochs": fit.epochs,
             "train_seconds": round(fit.seconds, 2),
             "vocab_size": len(vocab),
             "oov_rate": {s: oov_rate(pairs[s].texts, vocab) for s in ("dev", "test")},
+            "beam_size": model.config.beam_size,
+            "length_penalty": alpha,
+            "length_penalty_dev_bleu4": tried,
         }
+        if glosses is not None:
+            metrics["gloss_vocab_size"] = len(glosses)
+            metrics["gloss_oov_rate"] = {
+                s: gloss_oov_rate(pairs[s].glosses, glosses) for s in ("dev", "test")
+            }
         for s in ("dev", "test"):
             if len(pairs[s]):
                 metrics[s] = score(translate(model, vocab, pairs[s].frames), pairs[s].texts)
+                if glosses is not None:
+                    hyps = recognise(model, glosses, pairs[s].frames)
+                    metrics[s]["gloss_wer"] = word_error_rate(hyps, pairs[s].glosses)
         job.finish(metrics, METRICS, OUT)
-        log.info("back-translator: best epoch %s, dev %s", metrics["best_epoch"], metrics.get("dev"))
+        log.info(
+            "back-translator: best epoch %s, alpha %s, dev %s",
+            metrics["best_epoch"],
+            alpha,
+            metrics.get("dev"),
+        )
         return metrics
 
 
