@@ -5,16 +5,25 @@ ground-truth sequence into windows of ``fgd_encoder.window`` (34) frames with
 :func:`pipeline.evaluation.metrics.windows` (stride ``fgd_encoder.train_stride`` for training and
 ``fgd_encoder.stride`` for the dev check; sequences shorter than a window are padded by repeating
 their last frame, exactly as at evaluation); values are clipped to [0, 1] for BCE (the count is
-reported). Trains :class:`pipeline.models.fgd_encoder.FGDEncoder` with BCE reconstruction through
-the training engine and writes
+reported). Trains :class:`pipeline.models.fgd_encoder.FGDEncoder`, NSLP-G's Transformer
+autoencoder (a window -> one mean-pooled vector z -> the window; input standardised with the train
+windows' per-feature mean and std), on BCE reconstruction through the training engine, with AdamW
+under a linear warm-up then cosine learning-rate schedule, and writes
 
 - ``models/fgd_encoder/``: ``config.json`` + ``model.pt`` (read by
   :func:`pipeline.models.fgd_encoder.load_fgd_encoder`; the config holds the window and the
-  evaluation stride) and ``summary.json`` (dev BCE/MSE, window counts, train time);
+  evaluation stride) and ``summary.json``: window counts, train time, weight size and the dev
+  reconstruction (:func:`reconstruction`): BCE with its floor (the BCE of a perfect reconstruction),
+  MSE, and the MSE of two trivial reconstructions of the same windows, each window's own mean
+  frame (``static``: a held pose) and the train mean frame (``train_mean``), as ratios and per
+  body part; a TAE whose ``ratio_static`` is well below 1 carries the motion of a window in z;
 - ``models/fgd_encoder_ckpt/``: Lightning checkpoints for resuming a killed run; deleted after a
   successful fit.
 
-It depends only on the data (and its params), so DVC reuses it across student experiments.
+A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
+data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of train and
+dev), not the lifted poses, so a fresh clone on any CPU and every student experiment reuse it;
+``dvc repro -f train_fgd_encoder`` retrains it.
 """
 
 from __future__ import annotations
@@ -28,18 +37,23 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.config import Stage, check_seed, param, parse_section
-from pipeline.data.store import SplitStore, StoreError
+from pipeline.data.skeleton import part_slices
+from pipeline.data.store import SplitStore, StoreError, corpus_files
 from pipeline.evaluation.metrics import windows
 from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig
-from pipeline.models.io import save_model
+from pipeline.models.io import WEIGHTS_FILE, save_model
 from pipeline.training import engine
 
 LIFTED, OUT, CKPT = Path("data/lifted"), Path("models/fgd_encoder"), Path("models/fgd_encoder_ckpt")
 SUMMARY = OUT / "summary.json"  # inside the model directory
-STAGE = Stage("train_fgd_encoder", ("seed", "fgd_encoder", "train"), (LIFTED,), (OUT, CKPT))
+# data dependency: the corpus, not the lifted floats (a fixed evaluator, see dvc.yaml)
+STAGE = Stage(
+    "train_fgd_encoder", ("seed", "fgd_encoder", "train"), corpus_files(LIFTED, ("train", "dev")), (OUT, CKPT)
+)
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +64,7 @@ class FGDEncoderSection:
 
     fit: engine.FitConfig = param(flatten=True)
     train_stride: int = param(gt=0)  # window stride when cutting the train sequences for training
+    warmup: float = param(0.05, ge=0, lt=1)  # fraction of the steps with a linear lr warm-up, then cosine
     model: FGDEncoderConfig = param(factory=FGDEncoderConfig, flatten=True)
 
 
@@ -72,17 +87,47 @@ def split_windows(store: SplitStore, where: str | Path, size: int, stride: int) 
     return np.concatenate(out), clipped
 
 
+def _joint_sq(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Squared errors summed over windows, frames and channels, per joint ``[J]`` (float64)."""
+    return ((pred.double() - x.double()) ** 2).reshape(*x.shape[:2], -1, 3).sum(dim=(0, 1, 3))
+
+
 @torch.no_grad()
-def reconstruction(encoder: FGDEncoder, x: np.ndarray, batch_size: int = 512) -> dict[str, float]:
-    """Mean BCE and MSE of the reconstruction of windows ``x``."""
+def reconstruction(
+    encoder: FGDEncoder, x: np.ndarray, batch_size: int = 512, mean_frame: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Reconstruction of windows ``x [N, W, J*3]`` in [0, 1] against trivial ones.
+
+    ``bce`` / ``mse``: the encoder's mean BCE and MSE; ``bce_floor``: the BCE of a perfect
+    reconstruction (the targets' entropy); ``mse_static``: MSE of each window replaced by its own
+    mean frame; ``mse_train_mean`` (with ``mean_frame [J*3]``): of every frame replaced by it;
+    ``ratio_*`` = ``mse`` / that; ``parts``: the three MSEs per body part (50/120-joint layouts).
+    """
     encoder.eval()
-    bce = mse = 0.0
+    mean = None if mean_frame is None else torch.as_tensor(mean_frame, dtype=torch.float32)
+    n_joints = x.shape[-1] // 3
+    sums = {"bce": 0.0, "bce_floor": 0.0}
+    sq = {k: torch.zeros(n_joints, dtype=torch.float64) for k in ("mse", "static", "train_mean")}
     for s in range(0, len(x), batch_size):
-        b = torch.from_numpy(x[s : s + batch_size])
+        b = torch.from_numpy(np.ascontiguousarray(x[s : s + batch_size]))
         logits = encoder(b)
-        bce += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, b)) * len(b)
-        mse += float(torch.nn.functional.mse_loss(torch.sigmoid(logits), b)) * len(b)
-    return {"bce": bce / len(x), "mse": mse / len(x)}
+        sums["bce"] += float(F.binary_cross_entropy_with_logits(logits, b)) * len(b)
+        sums["bce_floor"] += float(F.binary_cross_entropy(b, b)) * len(b)
+        sq["mse"] += _joint_sq(torch.sigmoid(logits), b)
+        sq["static"] += _joint_sq(b.mean(dim=1, keepdim=True).expand_as(b), b)
+        if mean is not None:
+            sq["train_mean"] += _joint_sq(mean.expand_as(b), b)
+    per_joint = {k: v.numpy() / (len(x) * x.shape[1] * 3) for k, v in sq.items()}
+    mse = {k: float(v.mean()) for k, v in per_joint.items()}
+    out: dict[str, Any] = {k: v / len(x) for k, v in sums.items()}
+    out.update(mse=mse["mse"], mse_static=mse["static"], ratio_static=mse["mse"] / mse["static"])
+    keys = ("mse", "static") if mean is None else ("mse", "static", "train_mean")
+    if mean is not None:
+        out.update(mse_train_mean=mse["train_mean"], ratio_train_mean=mse["mse"] / mse["train_mean"])
+    out["parts"] = {
+        part: {k: float(per_joint[k][sl].mean()) for k in keys} for part, sl in part_slices(n_joints).items()
+    }
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -99,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fingerprint = {"fgd_encoder": dataclasses.asdict(sec), "seed": seed, "data": digest}
 
     with engine.training_run(STAGE, params, CKPT, fingerprint, seed, sec.fit) as job:
-        module = engine.LossModule(FGDEncoder(config), sec.fit.lr, name="bce")
+        model = FGDEncoder(config)
+        model.fit_input_stats(torch.from_numpy(train))
+        module = engine.LossModule(model, sec.fit.lr, name="bce", warmup=sec.warmup)
         bs = sec.fit.batch_size
         fit = job.fit(
             module,
@@ -115,11 +162,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "dev_windows": len(dev),
             "epochs": fit.epochs,
             "train_seconds": round(fit.seconds, 2),
+            "parameters": sum(p.numel() for p in encoder.parameters()),
+            "weights_kb": round((OUT / WEIGHTS_FILE).stat().st_size / 1024, 1),
             "clipped": {"train": clip_train, "dev": clip_dev},
-            "dev": reconstruction(encoder, dev),
+            "dev": reconstruction(encoder, dev, mean_frame=train.reshape(-1, train.shape[-1]).mean(axis=0)),
         }
         job.finish(summary, SUMMARY, OUT)
-        log.info("dev reconstruction %s (%d windows, %.1f s)", summary["dev"], len(dev), fit.seconds)
+        d = summary["dev"]
+        log.info(
+            "dev reconstruction: BCE %.4f (floor %.4f), MSE %.2e = %.3f x static pose, %.3f x train mean",
+            *(d[k] for k in ("bce", "bce_floor", "mse", "ratio_static", "ratio_train_mean")),
+        )
         return summary
 
 

@@ -52,6 +52,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -121,12 +122,14 @@ class LossModule(L.LightningModule):
     """Lightning wrapper of a model trained on its own ``loss(x)`` of the batch ``(x,)`` with AdamW.
 
     ``loss`` returns a tensor (logged as ``name``) or a dict of terms with the optimised ``total``;
-    every term is logged as ``train/<term>`` per step and epoch and ``val/<term>`` per epoch.
+    every term is logged as ``train/<term>`` per step and epoch and ``val/<term>`` per epoch. With
+    ``warmup`` (a share of the steps) the learning rate rises linearly over those steps, then decays
+    to 0 at the last step along a cosine; without it, it is constant.
     """
 
-    def __init__(self, model: nn.Module, lr: float, name: str = "loss") -> None:
+    def __init__(self, model: nn.Module, lr: float, name: str = "loss", warmup: float | None = None) -> None:
         super().__init__()
-        self.model, self.lr, self.name = model, lr, name
+        self.model, self.lr, self.name, self.warmup = model, lr, name, warmup
 
     def terms(self, batch: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
         out = self.model.loss(batch[0])
@@ -141,8 +144,20 @@ class LossModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
         self.log_dict({f"val/{k}": v for k, v in self.terms(batch).items()}, prog_bar=True, sync_dist=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr)
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr)
+        if self.warmup is None:
+            return opt
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warm = max(1, round(self.warmup * total))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def seed(value: int) -> int:
