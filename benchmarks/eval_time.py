@@ -4,11 +4,12 @@
 
 Uses ``data/lifted`` and the trained ``models/fgd_encoder``, ``models/backtranslator`` and
 ``models/student`` when they exist; otherwise a stand-in of the default corpus's size (600 train /
-60 dev / 60 test sequences of 60-180 frames, 50 joints) and untrained models built from the
+60 dev / 60 test sequences of 60-180 frames, 120 joints) and untrained models built from the
 default params (same sizes, so the same cost), with a fake student that returns random-length
 sequences. Times :func:`pipeline.evaluation.scoring.evaluate` end to end (best of ``--repeat``), then
-its parts separately: student generation, FGD encoder (TAE) features for all FGD variants, greedy
-back-translation, DTW-MJE.
+its parts separately: student generation, the FGD part (TAE features of both readings, all Table-2
+spans, Fréchet distances), beam-search back-translation, gloss recognition, DTW-MJE (vectorised,
+per part) — and, for the ratio, the same DTW-MJE with the textbook per-pair Python DP it replaced.
 Prints one JSON object; ``--write-docs`` replaces the body of "## Evaluation time" in docs/benchmarks.md.
 """
 
@@ -31,10 +32,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import check_seed, load_params, parse_section  # noqa: E402
+from pipeline.data.skeleton import part_slices  # noqa: E402
 from pipeline.data.store import SplitStore  # noqa: E402
-from pipeline.evaluation.backtranslation import translate  # noqa: E402
-from pipeline.evaluation.metrics import dtw_mje  # noqa: E402
-from pipeline.evaluation.scoring import EvaluateConfig, Scorer, baselines, evaluate, references  # noqa: E402
+from pipeline.evaluation.backtranslation import recognise, translate  # noqa: E402
+from pipeline.evaluation.metrics import dtw_mje_parts  # noqa: E402
+from pipeline.evaluation.scoring import (  # noqa: E402
+    MANUAL,
+    EvaluateConfig,
+    Scorer,
+    WindowFeatures,
+    baselines,
+    evaluate,
+    references,
+)
 from pipeline.models.backtranslator import BackTranslator, Vocab, load_backtranslator  # noqa: E402
 from pipeline.models.fgd_encoder import FGDEncoder, load_fgd_encoder  # noqa: E402
 from pipeline.stages.train_backtranslator import BackTranslatorSection  # noqa: E402
@@ -44,7 +54,30 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 WORDS = "am montag regen sonne im norden süden kalt warm wind es wird morgen heute .".split()  # noqa: SIM905
 
 
-def fake_store(n: int, rng: np.random.Generator, joints: int = 50) -> SplitStore:
+def python_dtw_mje(a: np.ndarray, b: np.ndarray) -> float:
+    """The per-pair DP the vectorised DTW replaced (plain-float inner loop), for the speed ratio."""
+    from scipy.spatial.distance import cdist
+
+    cost = np.mean([cdist(a[:, j], b[:, j]) for j in range(a.shape[1])], axis=0)
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    prev = acc[0].tolist()
+    for i in range(1, n + 1):
+        ci, row, left = cost[i - 1].tolist(), [np.inf], np.inf
+        for j in range(1, m + 1):
+            left = ci[j - 1] + min(prev[j - 1], prev[j], left)
+            row.append(left)
+        acc[i], prev = row, row
+    i, j, steps = n, m, 1
+    while i > 1 or j > 1:
+        moves = ((acc[i - 1, j - 1], i - 1, j - 1), (acc[i - 1, j], i - 1, j), (acc[i, j - 1], i, j - 1))
+        _, i, j = min(moves, key=lambda t: t[0])
+        steps += 1
+    return float(acc[n, m] / steps)
+
+
+def fake_store(n: int, rng: np.random.Generator, joints: int = 120) -> SplitStore:
     seqs, index = [], []
     for i in range(n):
         t = np.arange(int(rng.integers(60, 181)))[:, None, None]
@@ -83,12 +116,12 @@ def main() -> None:
     trained = Path("models/fgd_encoder/model.pt").exists() and Path("models/backtranslator/model.pt").exists()
     if trained:
         fgd_encoder = load_fgd_encoder("models/fgd_encoder")
-        backtranslator, vocab = load_backtranslator("models/backtranslator")
+        backtranslator, vocab, glosses = load_backtranslator("models/backtranslator")
     else:
         fgd_encoder = FGDEncoder(dataclasses.replace(fsec.model, n_features=n_feat)).eval()
         vocab = Vocab.build([e["text"] for e in stores["train"].index])
         bt_config = dataclasses.replace(bsec.model, n_features=n_feat, vocab_size=len(vocab), max_tokens=12)
-        backtranslator = BackTranslator(bt_config).eval()
+        backtranslator, glosses = BackTranslator(bt_config).eval(), None
     if Path("models/student/model.pt").exists():
         from pipeline.inference import load_student
 
@@ -101,40 +134,38 @@ def main() -> None:
             (lambda t: [gen_rng.random((int(gen_rng.integers(60, 181)), j, 3)) for _ in t]),
             "fake",
         )
-    scorer = Scorer.from_config(fgd_encoder, backtranslator, vocab, cfg)
+    scorer = Scorer.from_config(fgd_encoder, backtranslator, vocab, cfg, glosses)
     totals = []
     with torch.no_grad():
         for _ in range(args.repeat):
             _, sec = timed(evaluate, stores, scorer, cfg, check_seed(params["seed"]), generator, lifted)
             totals.append(sec)
-        parts = {"generate": 0.0, "fgd_features": 0.0, "backtranslate": 0.0, "dtw_mje": 0.0}
+        parts = dict.fromkeys(("generate", "fgd", "backtranslate", "recognise", "dtw_mje", "dtw_python"), 0.0)
         n_sent = n_frames = 0
         for k, split in enumerate(cfg.splits):
-            refs, texts = references(stores[split], split)
+            refs, texts, ref_glosses = references(stores[split], split)
             gens, sec = timed(generator, texts)
             parts["generate"] += sec
-            systems = {
-                "gt": refs,
-                **baselines(stores["train"], len(refs), np.random.default_rng(k)),
-                "student": gens,
-            }
+            systems = {"gt": refs, **baselines(stores["train"], len(refs), np.random.default_rng(k))}
+            systems["student"] = [np.asarray(g, np.float32) for g in gens]
+            ref_len = np.array([len(r) for r in refs])
+            parts_of = part_slices(refs[0].shape[1])
             for seqs in systems.values():
                 n_sent += len(seqs)
                 n_frames += sum(len(s) for s in seqs)
-                t0 = time.perf_counter()
-                scorer.features(seqs)
-                for lo, hi in cfg.intervals:
-                    scorer.features([s for s, r in zip(seqs, refs, strict=True) if lo <= len(r) < hi])
-                for n in cfg.prefixes:
-                    scorer.features([s[:n] for s in seqs])
-                parts["fgd_features"] += time.perf_counter() - t0
+                ref_feats, gen_feats = WindowFeatures(fgd_encoder, refs), WindowFeatures(fgd_encoder, seqs)
+                parts["fgd"] += timed(scorer._fgd, ref_feats, gen_feats, len(refs), ref_len)[1]
                 parts["backtranslate"] += timed(translate, backtranslator, vocab, seqs, cfg.batch_size)[1]
+                if glosses is not None:
+                    parts["recognise"] += timed(recognise, backtranslator, glosses, seqs, cfg.batch_size)[1]
+                align = MANUAL if refs[0].shape[1] > MANUAL.stop else None
+                parts["dtw_mje"] += timed(dtw_mje_parts, seqs, refs, parts_of, align)[1]
                 t0 = time.perf_counter()
                 for g, r in zip(seqs, refs, strict=True):
-                    dtw_mje(g, r)
-                parts["dtw_mje"] += time.perf_counter() - t0
+                    python_dtw_mje(np.asarray(g)[:, align or slice(None)], r[:, align or slice(None)])
+                parts["dtw_python"] += time.perf_counter() - t0
     result = {
-        "data": str(lifted) if real else "stand-in (600/60/60 sequences, 60-180 frames, 50 joints)",
+        "data": str(lifted) if real else "stand-in (600/60/60 sequences, 60-180 frames, 120 joints)",
         "models": "trained" if trained else "untrained, default sizes",
         "student": student_kind,
         "threads": args.threads,
@@ -154,17 +185,21 @@ def main() -> None:
 def write_docs(r: dict) -> None:
     parts = r["parts_seconds"]
     body = (
-        "Script: `benchmarks/eval_time.py` (`python -m benchmarks.eval_time --threads 2 --write-docs`). "
+        "Script: `benchmarks/eval_time.py` (`python -m benchmarks.eval_time --threads 1 --write-docs`). "
         f"Data: {r['data']}; FGD encoder / back-translator: {r['models']}; student: {r['student']}. "
-        "Timed: `pipeline.evaluation.scoring.evaluate` on dev + test for GT, Mean, Random and the student "
-        "(everything but loading the models and writing the files), then its parts separately.\n\n"
+        "Timed: `pipeline.evaluation.scoring.evaluate` on dev + test for GT, Mean, both Randoms and the "
+        "student (everything but loading the models and writing the files), then its parts separately.\n\n"
         "| what | seconds |\n|---|---:|\n"
         f"| whole evaluation ({r['sequences_scored']} sequences, {r['frames_scored']:,} frames) "
         f"| {r['evaluate_seconds_best']} |\n"
         f"| student generation | {parts['generate']} |\n"
-        f"| TAE features (all FGD variants) | {parts['fgd_features']} |\n"
-        f"| greedy back-translation | {parts['backtranslate']} |\n"
-        f"| DTW-MJE | {parts['dtw_mje']} |\n\n"
+        f"| FGD, both readings, all Table-2 spans (TAE features + Fréchet distances) | {parts['fgd']} |\n"
+        f"| beam-search back-translation | {parts['backtranslate']} |\n"
+        f"| CTC gloss recognition | {parts['recognise']} |\n"
+        f"| DTW-MJE + per-part errors (vectorised over pairs and anti-diagonals) | {parts['dtw_mje']} |\n"
+        f"| the same DTW-MJE with the per-pair plain-Python DP it replaced | {parts['dtw_python']} |\n\n"
+        f"DTW speed-up in this run: {parts['dtw_python'] / max(parts['dtw_mje'], 1e-9):.1f}x "
+        "(the Python DP computed the manual-joint score only, without the per-part errors).\n\n"
         f"Machine: {r['cpus']} CPU cores, {r['threads']} torch threads, Python {r['python']}, "
         f"torch {r['torch']}, shared with other jobs while measured (figures vary by tens of percent).\n"
     )

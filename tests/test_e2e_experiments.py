@@ -67,7 +67,8 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
         assert run.data.params["profile"] == "tiny" and run.data.params["student.text_encoder"] == "bert"
         assert run.data.tags["dvc.exp_name"] == name
         for split in ("dev", "test"):
-            for metric in ("fgd", "fgd_x10", "bleu4", "rouge", "duracc", "dtw_mje"):
+            metrics = ("fgd_pooled", "fgd_paired_x10", "bleu4", "rouge", "gloss_wer", "duracc", "dtw_mje")
+            for metric in metrics:
                 value = run.data.metrics[f"evaluate.{split}.student.{metric}"]
                 assert math.isfinite(value)
             assert run.data.metrics[f"evaluate.{split}.gt.duracc"] == 1.0
@@ -85,13 +86,20 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
     kd, nokd = rows["L_pose + L_length + L_distil (w/ KD)"], rows["L_pose + L_length (w/o KD)"]
     assert kd["run"] == kd_name and nokd["run"] == nokd_name
     for row in (kd, nokd):
-        for col in ("dev FGD†", "dev DurACC", "test FGD†", "test DurACC"):
+        for col in ("dev FGD† pooled", "dev FGD† paired", "dev DurACC", "test FGD† pooled", "test DurACC"):
             assert math.isfinite(float(row[col]))
-    want = float(parents[kd_name].data.metrics["evaluate.test.student.fgd"]) * 10
-    assert float(kd["test FGD†"]) == pytest.approx(want)
+    want = float(parents[kd_name].data.metrics["evaluate.test.student.fgd_pooled"]) * 10
+    assert float(kd["test FGD† pooled"]) == pytest.approx(want)
     with (out / "table1.csv").open() as fh:
         systems = [r["system"] for r in csv.DictReader(fh) if r["source"] == "ours"]
-    assert systems == ["GT", "Mean", "Random", "Ours (full)", "Ours (w/o KD)"]
+    assert systems == [
+        "GT",
+        "Mean",
+        "Random (per sentence)",
+        "Random (one sequence)",
+        "Ours (full)",
+        "Ours (w/o KD)",
+    ]
     md = (out / "report.md").read_text()
     assert kd_name in md and nokd_name in md and "paper (PHOENIX-2014T, Table 3a)" in md
     assert (out / "report.png").stat().st_size > 10_000

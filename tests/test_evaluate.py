@@ -14,8 +14,16 @@ from conftest import lifted_store, save_lifted
 
 from pipeline.config import ParamsError, parse_section
 from pipeline.data.store import SplitStore, StoreError
+from pipeline.evaluation import figures, render
 from pipeline.evaluation.metrics import MetricError
-from pipeline.evaluation.scoring import EvaluateConfig, Scorer, baselines, evaluate, references
+from pipeline.evaluation.scoring import (
+    EvaluateConfig,
+    Scorer,
+    WindowFeatures,
+    baselines,
+    evaluate,
+    references,
+)
 from pipeline.evaluation.tables import eval_table
 from pipeline.models.backtranslator import BackTranslator, BackTranslatorConfig, Vocab, save_backtranslator
 from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig
@@ -63,9 +71,12 @@ def test_baselines_mean_and_random() -> None:
     assert len(out["mean"]) == 4 and out["mean"][0].shape == (20, 4, 3)  # mean length 61/3 -> 20
     np.testing.assert_allclose(out["mean"][0][7], np.asarray(train.poses).mean(axis=0), rtol=1e-6)
     seqs = [s.tobytes() for s in train.sequences()]
-    assert all(r.tobytes() in seqs for r in out["random"])
-    again = baselines(train, 4, np.random.default_rng(5))["random"]
-    assert [len(r) for r in again] == [len(r) for r in out["random"]]  # seeded
+    assert all(r.tobytes() in seqs for r in out["random_per_sentence"])
+    assert len(out["random_single"]) == 4 and out["random_single"][0].tobytes() in seqs
+    assert all(r is out["random_single"][0] for r in out["random_single"])  # one sequence for all
+    again = baselines(train, 4, np.random.default_rng(5))
+    for key in ("random_per_sentence", "random_single"):  # seeded
+        assert [len(r) for r in again[key]] == [len(r) for r in out[key]]
 
 
 def test_scorer_gt_is_perfect_and_baselines_are_not() -> None:
@@ -75,28 +86,57 @@ def test_scorer_gt_is_perfect_and_baselines_are_not() -> None:
     scorer = Scorer(encoder, bt, vocab, intervals=[[0, 50], [50, 100], [150, 200]], prefixes=[20, 40])
     refs, texts = dev.sequences(), [e["text"] for e in dev.index]
     systems = {"gt": refs, **baselines(train, len(refs), np.random.default_rng(0))}
+    assert len(systems) == 4
     out = scorer.score_split(refs, texts, systems, where="fake/dev")
     gt, mean = out["gt"], out["mean"]
-    assert gt["fgd"] == pytest.approx(0.0, abs=1e-6) and gt["fgd_x10"] == pytest.approx(10 * gt["fgd"])
+    for reading in ("pooled", "paired"):
+        assert gt[f"fgd_{reading}"] == pytest.approx(0.0, abs=1e-6)
+        assert gt[f"fgd_{reading}_x10"] == pytest.approx(10 * gt[f"fgd_{reading}"])
+        assert mean[f"fgd_{reading}"] > 1e-4
+        for other in ("random_per_sentence", "random_single"):
+            assert out[other][f"fgd_{reading}"] > 1e-4
     assert gt["dtw_mje"] == 0.0 and gt["duracc"] == 1.0 and gt["len_mae"] == 0.0
-    assert mean["fgd"] > 1e-4 and mean["dtw_mje"] > 0.01
+    assert mean["dtw_mje"] > 0.01
     assert mean["len_mae"] == pytest.approx(np.mean(np.abs(dev.lengths - 58)))  # mean train length 58
-    # intervals with sentences are scored; 150-200 has none and is skipped
-    assert "fgd_len_0_50" in gt and "fgd_len_50_100" in gt and "fgd_len_150_200" not in gt
-    assert gt["skipped"] == 1 and gt["fgd_first_20"] == pytest.approx(0.0, abs=1e-6)
-    assert {"bleu1", "bleu4", "rouge"} <= set(gt)
+    # length groups with sentences are scored; 150-200 has none and is skipped (pooled and paired);
+    # time segments: 150-200 has no frames (longest reference: 120) -> skipped too
+    assert {"fgd_pooled_len_0_50", "fgd_paired_len_50_100", "fgd_pooled_seg_50_100"} <= set(gt)
+    assert {"fgd_pooled_len_150_200", "fgd_paired_len_150_200", "fgd_paired_seg_150_200"}.isdisjoint(gt)
+    assert gt["skipped"] == 4 and gt["fgd_pooled_first_20"] == pytest.approx(0.0, abs=1e-6)
+    assert gt["fgd_paired_seg_0_50"] == pytest.approx(0.0, abs=1e-6)
+    assert {"bleu1", "bleu4", "rouge"} <= set(gt) and "gloss_wer" not in gt  # this model has no gloss head
 
 
-def test_scorer_windows_follow_the_encoder_config() -> None:
-    """The FGD windows are cut with the encoder's own window and stride (saved in its config.json)."""
+def test_window_features_pooled_follow_the_encoder_stride_and_paired_use_stride_1() -> None:
+    """Pooled windows are cut with the encoder's own window and stride (saved in its config.json);
+    paired ones with stride 1, a sequence shorter than window + 1 padded to two windows."""
     seq = _store([68], np.random.default_rng(6)).sequences()[0]
-    wide, _, vocab = _models(stride=34)
-    dense, bt, _ = _models(stride=17)
-    assert Scorer(wide, bt, vocab).features([seq]).shape == (2, 4)  # starts 0, 34
-    feats = Scorer(dense, bt, vocab).features([seq, seq[:10]])
-    assert feats.shape == (3 + 1, 4) and feats.dtype == np.float64  # starts 0, 17, 34 + one padded window
+    wide, _, _ = _models(stride=34)
+    dense, _, _ = _models(stride=17)
+    assert WindowFeatures(wide, [seq]).pooled([0]).shape == (2, 4)  # starts 0, 34
+    feats = WindowFeatures(dense, [seq, seq[:10]])
+    pooled = feats.pooled([0, 1])
+    assert pooled.shape == (3 + 1, 4) and pooled.dtype == np.float64  # starts 0, 17, 34 + one padded window
     x = torch.from_numpy(np.clip(seq[17:51], 0, 1).reshape(1, 34, 12))
-    np.testing.assert_allclose(feats[1], dense.embed(x)[0].double().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled[1], dense.embed(x)[0].double().numpy(), rtol=1e-5, atol=1e-6)
+    assert feats.paired(0).shape == (68 - 34 + 1, 4)  # every start 0..34
+    assert feats.paired(1).shape == (2, 4)  # 10 frames padded to 35
+    assert feats.paired(0, 60, 100).shape == (2, 4) and feats.paired(0, 68, 100) is None  # empty span
+    np.testing.assert_allclose(feats.paired(0)[17], pooled[1], rtol=1e-6)
+
+
+def test_paired_fgd_is_zero_for_a_sequence_against_itself_and_reads_each_pair() -> None:
+    """Paired FGD scores each sequence against its own reference: swapping two sentences' outputs
+    keeps the pooled FGD (same windows overall) but not the paired one."""
+    rng = np.random.default_rng(8)
+    refs = _store([60, 80, 70], rng).sequences()
+    encoder, bt, vocab = _models()
+    scorer = Scorer(encoder, bt, vocab, intervals=[[0, 50]], prefixes=[20])
+    swapped = [refs[1], refs[0], refs[2]]
+    out = scorer.score_split(refs, TEXTS, {"gt": refs, "swapped": swapped}, where="x")
+    assert out["gt"]["fgd_paired"] == pytest.approx(0.0, abs=1e-8)
+    assert out["swapped"]["fgd_pooled"] == pytest.approx(0.0, abs=1e-6)
+    assert out["swapped"]["fgd_paired"] > 100 * max(out["swapped"]["fgd_pooled"], 1e-9)
 
 
 def test_scorer_rejects_wrong_system_output() -> None:
@@ -157,12 +197,16 @@ def test_evaluate_splits_systems_and_references() -> None:
 
 
 def test_eval_table_markdown() -> None:
-    gt = {"fgd_x10": 0.0, "bleu1": 50.0, "bleu2": 40.5, "bleu3": 30.25, "bleu4": 20.125, "rouge": 45.0}
-    gt |= {"dtw_mje": 0.0, "duracc": 1.0, "fgd_len_0_50": 0.0, "fgd_first_20": 0.0}
-    mean = {"fgd_x10": 12.3456, "bleu1": 1.5, "bleu2": 0.75, "bleu3": 0.0, "rouge": 3.0625}
-    mean |= {"dtw_mje": 0.12345, "duracc": 0.25, "fgd_first_20": 0.5}  # no bleu4, no fgd_len_0_50
+    gt = {"fgd_pooled_x10": 0.0, "fgd_paired_x10": 0.0, "bleu1": 50.0, "bleu2": 40.5, "bleu3": 30.25}
+    gt |= {"bleu4": 20.125, "rouge": 45.0, "gloss_wer": 10.0, "dtw_mje": 0.0, "duracc": 1.0}
+    gt |= {"fgd_pooled_len_0_50": 0.0, "fgd_paired_seg_0_50": 0.0, "fgd_pooled_first_20": 0.0}
+    gt |= {"realism": {"left_hand": {"bone_ratio": 1.0, "motion_ratio": 1.0}}, "dtw_mje_left_hand": 0.0}
+    mean = {"fgd_pooled_x10": 12.3456, "fgd_paired_x10": 20.0, "bleu1": 1.5, "bleu2": 0.75, "bleu3": 0.0}
+    mean |= {"rouge": 3.0625, "dtw_mje": 0.12345, "duracc": 0.25, "fgd_pooled_first_20": 0.5}  # no bleu4
+    mean |= {"fgd_paired_seg_0_50": 0.25, "realism": {"left_hand": {"bone_ratio": 0.5, "motion_ratio": 0.0}}}
     result = {"test": {"n": 4, "gt": gt, "mean": mean}}
-    md = eval_table(result, ["test"], ["gt", "mean"], ["fgd_len_0_50", "fgd_first_20"], 25.0)
+    spans = ["fgd_pooled_len_0_50", "fgd_paired_len_0_50", "fgd_paired_seg_0_50", "fgd_pooled_first_20"]
+    md = eval_table(result, ["test"], ["gt", "mean"], spans, 25.0)
     lines = md.splitlines()
     assert lines[0] == "# Evaluation (generated by `python -m pipeline.stages.evaluate`, stage `evaluate`)"
     assert "DurACC = share of sentences with |T_hat - T| < 25 frames." in lines[2]  # 25.0 from params
@@ -170,18 +214,26 @@ def test_eval_table_markdown() -> None:
     assert lines[start : start + 6] == [
         "## TEST (4 sentences)",
         "",
-        "| System | FGD† | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE | DTW-MJE | DurACC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        "| GT | 0.000 | 50.00 | 40.50 | 30.25 | 20.12 | 45.00 | 0.0000 | 1.000 |",
-        "| Mean | 12.346 | 1.50 | 0.75 | 0.00 | – | 3.06 | 0.1235 | 0.250 |",
+        "| System | FGD† pooled | FGD† paired | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE | gloss WER "
+        "| DTW-MJE | DurACC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| GT | 0.000 | 0.000 | 50.00 | 40.50 | 30.25 | 20.12 | 45.00 | 10.00 | 0.0000 | 1.000 |",
+        "| Mean | 12.346 | 20.000 | 1.50 | 0.75 | 0.00 | – | 3.06 | – | 0.1235 | 0.250 |",
     ]
-    start = lines.index("## FGD† by reference length and over the first N frames (test)")
+    start = lines.index("## Table 2: FGD† by reference length (sentences grouped) (test)")
     assert lines[start + 2 : start + 6] == [
-        "| System | 0–50 | first 20 |",
+        "| System | len 0–50 pooled | len 0–50 paired |",
         "|---|---:|---:|",
-        "| GT | 0.000 | 0.000 |",
-        "| Mean | – | 5.000 |",  # FGD x 10
+        "| GT | 0.000 | – |",
+        "| Mean | – | – |",
     ]
+    start = lines.index("## Table 2: FGD† by time segment (frames lo–hi of every sequence) (test)")
+    assert lines[start + 4 : start + 6] == ["| GT | 0.000 |", "| Mean | 2.500 |"]  # FGD x 10
+    start = lines.index("## Table 2: FGD† over the first N frames (pooled) (test)")
+    assert lines[start + 4 : start + 6] == ["| GT | 0.000 |", "| Mean | 5.000 |"]
+    start = lines.index("## Realism per body part (test)")
+    assert lines[start + 4] == "| System | left_hand bones | left_hand motion | left_hand DTW |"
+    assert lines[start + 6 : start + 8] == ["| GT | 1.000 | 1.000 | 0.000 |", "| Mean | 0.500 | 0.000 | – |"]
 
 
 @pytest.mark.slow
@@ -200,22 +252,28 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
     flat = main([], generator=fake_student)
     saved = json.loads((ws / "metrics/eval.json").read_text())
     assert saved == flat
-    assert saved["test.gt.fgd"] == pytest.approx(0.0, abs=1e-6) and saved["dev.student.fgd"] > 0
+    for reading in ("pooled", "paired"):
+        assert saved[f"test.gt.fgd_{reading}"] == pytest.approx(0.0, abs=1e-6)
+        assert saved[f"dev.student.fgd_{reading}"] > 0
     assert saved["test.student.len_mae"] == pytest.approx(np.mean(np.abs(np.array([25, 45, 60, 110]) - 50)))
-    assert {"dev.mean.bleu4", "test.random.rouge", "test.student.duracc", "dev.n"} <= set(saved)
+    assert {"dev.mean.bleu4", "test.random_single.rouge", "test.student.duracc", "dev.n"} <= set(saved)
+    assert {"test.random_per_sentence.fgd_paired_seg_0_50", "dev.gt.fgd_pooled_len_0_50"} <= set(saved)
     rows = list(csv.DictReader((ws / "metrics/fgd_intervals.csv").open()))
     assert [r["interval"] for r in rows] == ["0-50", "50-100", "100-150", "150-200"]
-    assert [r["frames"] for r in rows] == ["50", "100", "150", "200"] and set(rows[0]) >= {"gt", "student"}
+    assert [r["frames"] for r in rows] == ["50", "100", "150", "200"]
+    assert set(rows[0]) >= {"gt", "student", "gt_seg", "random_single"}
     assert float(rows[0]["gt"]) == pytest.approx(0.0, abs=1e-5)
     md = (ws / "metrics/eval_table.md").read_text()
     assert "| GT |" in md and "## TEST (4 sentences)" in md and "first 20" in md
-    # figures: 3 dev samples x (GT, student) rows of 6 skeletons of 160 px + a 16 px title; GIF of the 1st
+    # figures: a legend band, 3 dev samples x (GT, student) rows of 6 skeletons of 320 px under a
+    # title band each; GIF of the 1st sample
+    cell, title, gap = render.CELL, render.TITLE_HEIGHT, figures.GAP
     fig3 = iio.imread(ws / "plots/figure3_dev_samples.png")
-    assert fig3.shape[:2] == (3 * (16 + 2 * 160) + 2 * 6, 6 * 160)
+    assert fig3.shape[:2] == (title + 3 * (title + 2 * cell) + 2 * gap, 6 * cell)
     gif = iio.imread(ws / "plots/figure3_dev_sample.gif", index=None)
-    assert gif.shape[:3] == (50, 160, 2 * 160)  # max(shortest dev GT 25, student 50) frames, 2 panels
+    assert gif.shape[:3] == (50, cell, 2 * cell)  # max(shortest dev GT 25, student 50) frames, 2 panels
     fig4 = iio.imread(ws / "plots/figure4_fgd_length.png")
-    assert fig4.shape[:2] == (340, 1050) and (fig4[..., :3] < 250).any()
+    assert fig4.shape[:2] == (360, 1400) and (fig4[..., :3] < 250).any()
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
@@ -240,11 +298,12 @@ def test_figures_with_a_second_student(
         compare_student=str(tiny_student),
         compare_label="w/o KD",
     )
-    result = {"dev": {s: {"fgd_len_0_50": 0.1, "fgd_first_20": 0.2} for s in ("gt", "student")}}
+    result = {"dev": {s: {"fgd_pooled_len_0_50": 0.1, "fgd_pooled_first_20": 0.2} for s in ("gt", "student")}}
     files = render_figures(result, kept, cfg, None)
     assert files == [FIG4, FIG3, FIG3_GIF]
     assert Path("plots/figure3_dev_samples.png") == FIG3
     fig3 = iio.imread(tmp_path / FIG3)
-    assert fig3.shape[:2] == (2 * (16 + 3 * 160) + 6, 4 * 160)  # 2 samples x 3 rows
+    cell, title = render.CELL, render.TITLE_HEIGHT
+    assert fig3.shape[:2] == (title + 2 * (title + 3 * cell) + figures.GAP, 4 * cell)  # 2 samples x 3 rows
     gif = iio.imread(tmp_path / FIG3_GIF, index=None)
-    assert gif.shape[2] == 3 * 160 and len(gif) >= 20  # 3 panels; at least the GT's 20 frames
+    assert gif.shape[2] == 3 * cell and len(gif) >= 20  # 3 panels; at least the GT's 20 frames

@@ -24,17 +24,15 @@ def _metrics(fgd: float, duracc: float, bleu4: float, span: float) -> dict[str, 
     """Flat parent-run metrics as the evaluate stage logs them (``evaluate.<split>.<system>.<metric>``)."""
     out: dict[str, float] = {}
     for k, split in enumerate(("dev", "test")):
-        for system, f in (("gt", 0.0), ("mean", 2.0), ("random", 0.05), ("student", fgd + k)):
+        systems = (("gt", 0.0), ("mean", 2.0), ("random_per_sentence", 0.05), ("random_single", 0.4))
+        for system, f in (*systems, ("student", fgd + k)):
             base = f"evaluate.{split}.{system}."
-            out |= {
-                base + "fgd": f,
-                base + "fgd_x10": 10 * f,
-                base + "bleu1": 40.0 + bleu4,
-                base + "bleu2": 30.0,
-            }
+            out |= {base + "fgd_pooled": f, base + "fgd_pooled_x10": 10 * f, base + "fgd_paired_x10": 20 * f}
+            out |= {base + "bleu1": 40.0 + bleu4, base + "bleu2": 30.0}
             out |= {base + "bleu3": 20.0, base + "bleu4": bleu4, base + "rouge": 35.0 + k}
-            out |= {base + "duracc": 1.0 if system == "gt" else duracc, base + "fgd_len_50_100": span + f}
-            out |= {base + "fgd_first_20": 2 * span}
+            out |= {base + "duracc": 1.0 if system == "gt" else duracc}
+            out |= {base + "fgd_pooled_len_50_100": span + f, base + "fgd_paired_seg_0_50": span}
+            out |= {base + "fgd_pooled_first_20": 2 * span}
     return out
 
 
@@ -132,17 +130,26 @@ def test_tables_values(store: str, tmp_path: Path) -> None:
 
     t1 = _csv(tmp_path / "table1.csv")
     ours = {r["system"]: r for r in t1 if r["source"] == "ours"}
-    assert list(ours) == ["GT", "Mean", "Random", "Ours (full)", "Ours (w/o KD)", "Ours (w/o BERT)"]
+    assert list(ours) == [
+        "GT",
+        "Mean",
+        "Random (per sentence)",
+        "Random (one sequence)",
+        "Ours (full)",
+        "Ours (w/o KD)",
+        "Ours (w/o BERT)",
+    ]
     assert ours["Ours (full)"]["run"] == "new-full"
-    assert float(ours["Ours (full)"]["dev FGD†"]) == pytest.approx(1.0)
-    assert float(ours["Ours (full)"]["test FGD†"]) == pytest.approx(11.0)
+    assert float(ours["Ours (full)"]["dev FGD† pooled"]) == pytest.approx(1.0)
+    assert float(ours["Ours (full)"]["dev FGD† paired"]) == pytest.approx(2.0)
+    assert float(ours["Ours (full)"]["test FGD† pooled"]) == pytest.approx(11.0)
     assert float(ours["Ours (w/o KD)"]["dev BLEU-4"]) == pytest.approx(2.0)
-    assert float(ours["Mean"]["test FGD†"]) == pytest.approx(20.0)
+    assert float(ours["Mean"]["test FGD† pooled"]) == pytest.approx(20.0)
+    assert float(ours["Random (one sequence)"]["test FGD† paired"]) == pytest.approx(8.0)
     paper = {r["system"]: r for r in t1 if r["source"] == "paper (PHOENIX-2014T, Table 1)"}
-    assert (
-        float(paper["Ours (w/ KD)"]["dev FGD†"]) == 0.15
-        and float(paper["Ours (w/ KD)"]["test BLEU-4"]) == 13.92
-    )
+    assert float(paper["Ours (w/ KD)"]["dev FGD† pooled"]) == 0.15
+    assert float(paper["Ours (w/ KD)"]["dev FGD† paired"]) == 0.15  # the paper's one value under both
+    assert float(paper["Ours (w/ KD)"]["test BLEU-4"]) == 13.92
     assert float(paper["GT"]["dev BLEU-4"]) == 10.96
 
     t3a = _csv(tmp_path / "table3a.csv")
@@ -153,28 +160,20 @@ def test_tables_values(store: str, tmp_path: Path) -> None:
     paper3a = [r for r in t3a if r["source"] == "paper (PHOENIX-2014T, Table 3a)"]
     assert [float(r["dev DurACC"]) for r in paper3a] == [1.0, 0.26, 0.76]
     t3b = {r["system"]: r for r in _csv(tmp_path / "table3b.csv") if r["source"] == "ours"}
-    assert float(t3b["w/o BERT"]["dev FGD†"]) == pytest.approx(2.0) and t3b["w/ BERT"]["run"] == "new-full"
+    assert float(t3b["w/o BERT"]["dev FGD† pooled"]) == pytest.approx(2.0)
+    assert t3b["w/ BERT"]["run"] == "new-full"
 
     t2 = _csv(tmp_path / "table2.csv")
-    assert list(t2[0])[4:] == [
-        "0–50",
-        "50–100",
-        "100–150",
-        "150–200",
-        "first 20",
-        "first 40",
-        "first 60",
-        "first 80",
-    ]
+    assert list(t2[0])[4:] == ["len 50–100 pooled", "seg 0–50 paired", "first 20"]  # the logged spans
     row = next(r for r in t2 if r["system"] == "Ours (w/o KD)")
-    assert (
-        float(row["50–100"]) == pytest.approx(10 * (0.3 + 1.3)) and row["0–50"] == ""
-    )  # test split: fgd + 1
+    assert float(row["len 50–100 pooled"]) == pytest.approx(10 * (0.3 + 1.3))  # test split: fgd + 1
+    assert float(row["seg 0–50 paired"]) == pytest.approx(3.0)
     assert float(row["first 20"]) == pytest.approx(6.0)
     paper2 = next(
         r for r in t2 if r["source"] == "paper (PHOENIX-2014T, Table 2)" and r["system"] == "Ours (w/ KD)"
     )
-    assert float(paper2["first 20"]) == 0.09 and float(paper2["150–200"]) == 0.09
+    assert float(paper2["first 20"]) == 0.09 and float(paper2["len 50–100 pooled"]) == 0.18
+    assert float(paper2["seg 0–50 paired"]) == 0.21  # the paper's interval cell under both forms
 
     runs_csv = {r["run"]: r["in report"] for r in _csv(tmp_path / "runs.csv")}
     assert runs_csv == {
@@ -186,7 +185,7 @@ def test_tables_values(store: str, tmp_path: Path) -> None:
     }
     md = (tmp_path / "report.md").read_text()
     assert "newest run `new-full` of 2 (older: `old-full`)" in md
-    assert "| ours | Ours (full) | tiny | new-full | 1.000 | 45.00 |" in md
+    assert "| ours | Ours (full) | tiny | new-full | 1.000 | 2.000 | 45.00 |" in md
     assert len(runs) == 5
 
 
@@ -236,10 +235,10 @@ def test_seeds_table_pools_student_seeds(tmp_path: Path) -> None:
     assert list(rows) == ["full", "w/o KD"]
     full = rows["full"]
     assert full["seeds"] == "2, 1234" and full["n"] == 2  # the newest seed-2 run only
-    assert full["test FGD†"] == pytest.approx(12.0)  # 10 x mean(0.1 + 1, 0.3 + 1)
-    assert full["test FGD† sd"] == pytest.approx(10 * 0.2 / 2**0.5)
+    assert full["test FGD† pooled"] == pytest.approx(12.0)  # 10 x mean(0.1 + 1, 0.3 + 1)
+    assert full["test FGD† pooled sd"] == pytest.approx(10 * 0.2 / 2**0.5)
     assert full["dev DurACC"] == pytest.approx(0.6) and full["dev BLEU-4"] == pytest.approx(5.0)
-    assert rows["w/o KD"]["n"] == 1 and rows["w/o KD"]["test FGD† sd"] is None
+    assert rows["w/o KD"]["n"] == 1 and rows["w/o KD"]["test FGD† pooled sd"] is None
     assert "| w/o KD | tiny | 3 | 1 | 5.000 | – |" in t.markdown()
     assert main(["--tracking-uri", uri, "--experiment", EXP, "--out", str(tmp_path / "r")]) == 0
     assert "## Seeds" in (tmp_path / "r" / "report.md").read_text()

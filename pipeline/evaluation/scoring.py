@@ -1,41 +1,53 @@
 """Scoring of generated sign poses against the references: the systems and metrics of the paper's
-Tables 1-3 (§5), in lifted [0, 1] units.
+Tables 1-3 (§5), with every reading the paper leaves open computed and labelled.
 
 Systems, each producing one pose sequence per sentence (:func:`evaluate`):
 
 - ``gt``: the reference sequence itself;
 - ``mean``: the mean train frame repeated for the mean train length (rounded);
-- ``random``: a train sequence drawn uniformly per sentence (``numpy`` generator seeded with
-  ``seed`` and the split), i.e. a real signing of (almost always) another sentence;
+- ``random_per_sentence``: a train sequence drawn uniformly *per sentence* (``numpy`` generator
+  seeded with ``seed`` and the split): a real signing of (almost always) another sentence;
+- ``random_single``: *one* train sequence, drawn once per split, standing in for every sentence.
+  The paper's "Random" does not say which of the two it is;
 - ``student``: a generator ``texts -> sequences`` (the trained student).
 
-Metrics per split and system (:meth:`Scorer.score_split`):
+FGD (Eq. 12) on the FGD encoder's features of 34-frame windows, in two readings:
 
-- ``fgd`` (and ``fgd_x10``, the paper's FGD†): Eq. 12 between the FGD encoder's features of all
-  reference windows and all windows of the system's sequences
-  (:func:`pipeline.evaluation.metrics.windows`: ``window`` = 34 frames with the encoder's
-  ``stride``; a sequence or span shorter than 34 frames gives one window padded by repeating its
-  last frame);
-- ``bleu1..bleu4``, ``rouge``: back-translation of the system's sequences vs the reference
-  sentences (:mod:`pipeline.evaluation.backtranslation`: cumulative corpus BLEU-n,
-  sentence-averaged ROUGE-L F1, 0..100);
-- ``dtw_mje``: mean over sentences of :func:`pipeline.evaluation.metrics.dtw_mje` against the
-  reference, in the lifted **[0, 1]** units (the store's coordinates; the inverse of
-  ``data/lifted/transform.json`` maps them to lifted 3D units per channel);
-- ``duracc``: share of sentences with ``|T_hat - T| < evaluate.margin`` frames; ``len_mae``: mean
-  absolute length error in frames;
-- ``fgd_len_<lo>_<hi>``: FGD over the sentences whose *reference* length lies in ``[lo, hi)``
-  (real = their reference windows, generated = their system windows); ``fgd_first_<n>``: FGD over
-  the first ``n`` frames of every reference and every system sequence (a system sequence shorter
-  than ``n`` contributes what it has). A subset with fewer than 2 windows on either side has no
-  FGD: the key is left out and ``skipped`` counts it.
+- ``fgd_pooled``: NSLP-G's ``eval_fgd`` reading: one Gaussian over all windows of all reference
+  sequences of the split, one over all windows of all system sequences (windows cut with the
+  encoder's ``stride``, :func:`pipeline.evaluation.metrics.windows`; a sequence shorter than a
+  window gives one window padded by repeating its last frame);
+- ``fgd_paired``: each system sequence against *its own* reference: the Fréchet distance between
+  the stride-1 windows of the two sequences, averaged over sentences. A sequence shorter than
+  ``window + 1`` frames is padded by repeating its last frame to ``window + 1`` frames (two windows:
+  the distance then reduces to the squared distance of the feature means plus a rank-1 term).
+
+``_x10`` keys are the paper's FGD† (FGD x 10). Table 2 in both forms and both readings:
+
+- ``fgd_{pooled,paired}_len_<lo>_<hi>``: over the sentences whose *reference* length lies in
+  ``[lo, hi)`` (groups of sentences);
+- ``fgd_{pooled,paired}_seg_<lo>_<hi>``: over the frames ``[lo, hi)`` of every sequence (time
+  segments within each sequence); a sentence whose reference or system sequence has no frame in the
+  segment is left out of that segment;
+- ``fgd_pooled_first_<n>``: over the first ``n`` frames of every reference and system sequence.
+
+A subset with fewer than 2 windows (pooled) or no sentence (paired) has no value: its key is left
+out and ``skipped`` counts it. Other metrics per split and system (:meth:`Scorer.score_split`):
+``bleu1..bleu4``, ``rouge`` of the back-translations (beam search, the back-translator's saved
+setting), ``gloss_wer`` of its CTC recognition head against the reference glosses (when it has
+one and the corpus has glosses), ``dtw_mje`` (DTW path and mean joint error over the 50 manual
+joints, lifted [0, 1] units) and ``dtw_mje_<part>`` (each part's mean joint error along the same
+path), ``duracc`` (``|T_hat - T| < margin`` frames), ``len_mae`` (frames) and ``realism.<part>``:
+``bone_ratio`` and ``motion_ratio`` of the system to the references
+(:func:`pipeline.evaluation.metrics.realism_ratios`, in body-centred units when the lift map is
+given).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,15 +56,27 @@ import numpy as np
 import torch
 
 from pipeline.config import ParamsError, param
+from pipeline.data.skeleton import PARTS, part_bones, part_slices
 from pipeline.data.store import SplitStore, StoreError
-from pipeline.evaluation.backtranslation import score, translate
-from pipeline.evaluation.metrics import MetricError, dtw_mje, duration_accuracy, fgd, windows
-from pipeline.models.backtranslator import BackTranslator, Vocab
+from pipeline.data.transform import UnitRange
+from pipeline.evaluation.backtranslation import recognise, score, translate
+from pipeline.evaluation.metrics import (
+    MetricError,
+    dtw_mje_parts,
+    duration_accuracy,
+    fgd,
+    realism_ratios,
+    windows,
+    word_error_rate,
+)
+from pipeline.models.backtranslator import BackTranslator, GlossVocab, Vocab
 from pipeline.models.fgd_encoder import FGDEncoder
 
 log = logging.getLogger(__name__)
 
 Generator = Callable[[list[str]], list[np.ndarray]]
+System = Literal["gt", "mean", "random_per_sentence", "random_single", "student"]
+MANUAL = slice(0, PARTS["right_hand"].stop)  # the 50 manual joints: DTW alignment
 
 
 @dataclass(frozen=True)
@@ -60,9 +84,9 @@ class EvaluateConfig:
     """The ``evaluate`` params section."""
 
     splits: list[Literal["dev", "test"]]
-    systems: list[Literal["gt", "mean", "random", "student"]]
+    systems: list[System]
     margin: float = param(gt=0)  # DurACC: |T_hat - T| < margin frames (1 s at 25 fps)
-    intervals: list[list[int]] = param()  # reference lengths [lo, hi) for Table 2's FGD
+    intervals: list[list[int]] = param()  # [lo, hi) frames: reference lengths and time segments (Table 2)
     prefixes: list[int] = param()  # FGD over the first N frames of every sequence (Table 2)
     batch_size: int = param(gt=0)  # sentences per student / back-translator batch
     cpu_threads: int = param(0, ge=0)  # torch CPU threads (0 = torch default)
@@ -92,6 +116,62 @@ class EvaluateConfig:
         return "test" if "test" in self.splits else self.splits[-1]
 
 
+class WindowFeatures:
+    """FGD features of one list of sequences, computed once per (span, stride) and reused."""
+
+    def __init__(self, encoder: FGDEncoder, seqs: Sequence[np.ndarray]) -> None:
+        self.encoder, self.seqs = encoder, seqs
+        self._cache: dict[tuple[int, int, int, bool], np.ndarray] = {}
+
+    def _embed(self, keys: list[tuple[int, int, int, bool]]) -> None:
+        """Fill the cache for ``(sequence id, lo, hi, paired)`` keys in one encoder pass."""
+        c = self.encoder.config
+        todo = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if not todo:
+            return
+        wins = []
+        for i, lo, hi, paired in todo:
+            span = np.clip(np.asarray(self.seqs[i][lo:hi], np.float32), 0.0, 1.0).reshape(-1, c.n_features)
+            if paired and len(span) < c.window + 1:  # at least two stride-1 windows
+                span = np.concatenate([span, np.repeat(span[-1:], c.window + 1 - len(span), axis=0)])
+            wins.append(windows(span, c.window, 1 if paired else c.stride))
+        z = self.encoder.embed(torch.from_numpy(np.concatenate(wins))).double().numpy()
+        for k, part in zip(todo, np.split(z, np.cumsum([len(w) for w in wins])[:-1]), strict=True):
+            self._cache[k] = part
+
+    def _ids(self, idx: Sequence[int], lo: int, hi: int | None) -> list[tuple[int, int, int]]:
+        top = [len(self.seqs[i]) if hi is None else min(hi, len(self.seqs[i])) for i in idx]
+        return [(self._canon(i), lo, t) for i, t in zip(idx, top, strict=True) if t > lo]
+
+    def _canon(self, i: int) -> int:
+        """The first index holding the same array (Mean/Random-single repeat one sequence)."""
+        first = getattr(self, "_first", None)
+        if first is None:
+            seen: dict[int, int] = {}
+            first = self._first = [seen.setdefault(id(s), k) for k, s in enumerate(self.seqs)]
+        return first[i]
+
+    def pooled(self, idx: Sequence[int], lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Windows of ``seqs[i][lo:hi]`` for ``i`` in ``idx`` (empty spans skipped), stacked."""
+        keys = [(*k, False) for k in self._ids(idx, lo, hi)]
+        self._embed(keys)
+        return np.concatenate([self._cache[k] for k in keys]) if keys else np.zeros((0, 1))
+
+    def paired(self, i: int, lo: int = 0, hi: int | None = None) -> np.ndarray | None:
+        """Stride-1 windows of ``seqs[i][lo:hi]`` (None when the span is empty)."""
+        keys = [(*k, True) for k in self._ids([i], lo, hi)]
+        self._embed(keys)
+        return self._cache[keys[0]] if keys else None
+
+    def prefetch_paired(self, lo: int = 0, hi: int | None = None) -> None:
+        """Embed the stride-1 windows of every sequence's ``[lo:hi]`` in one pass."""
+        self._embed([(*k, True) for k in self._ids(range(len(self.seqs)), lo, hi)])
+
+
+def _pooled_fgd(real: np.ndarray, gen: np.ndarray) -> float | None:
+    return fgd(real, gen) if len(real) >= 2 and len(gen) >= 2 else None
+
+
 @dataclass
 class Scorer:
     """Frozen evaluation models plus settings; :meth:`score_split` scores systems on one split."""
@@ -99,104 +179,144 @@ class Scorer:
     fgd_encoder: FGDEncoder
     backtranslator: BackTranslator
     vocab: Vocab
+    glosses: GlossVocab | None = None  # the back-translator's CTC gloss vocabulary (None: no head)
     margin: float = 25.0
     intervals: list[list[int]] = field(default_factory=lambda: [[0, 50], [50, 100], [100, 150], [150, 200]])
     prefixes: list[int] = field(default_factory=lambda: [20, 40, 60, 80])
     batch_size: int = 32
+    unit: UnitRange | None = None  # lifted [0, 1] -> body-centred units, for the realism statistics
 
     @classmethod
     def from_config(
-        cls, fgd_encoder: FGDEncoder, backtranslator: BackTranslator, vocab: Vocab, cfg: EvaluateConfig
+        cls,
+        fgd_encoder: FGDEncoder,
+        backtranslator: BackTranslator,
+        vocab: Vocab,
+        cfg: EvaluateConfig,
+        glosses: GlossVocab | None = None,
+        unit: UnitRange | None = None,
     ) -> Scorer:
         """The scorer of the ``evaluate`` params section ``cfg`` with these evaluation models."""
         intervals, prefixes = [list(iv) for iv in cfg.intervals], list(cfg.prefixes)
-        return cls(fgd_encoder, backtranslator, vocab, cfg.margin, intervals, prefixes, cfg.batch_size)
+        return cls(
+            fgd_encoder, backtranslator, vocab, glosses, cfg.margin, intervals, prefixes, cfg.batch_size, unit
+        )
 
-    def features(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """FGD features ``[W, latent]`` of all windows of ``seqs`` (``[T, J, 3]`` each, clipped to [0, 1])."""
-        c = self.fgd_encoder.config
-        wins = []
-        for s in seqs:
-            flat = np.clip(np.asarray(s, np.float32), 0.0, 1.0).reshape(len(s), -1)
-            wins.append(windows(flat, c.window, c.stride))
-        x = torch.from_numpy(np.concatenate(wins)) if wins else torch.zeros(0, c.window, c.n_features)
-        return self.fgd_encoder.embed(x).double().numpy()
+    def _check(self, refs: list[np.ndarray], name: str, gens: list[np.ndarray], where: str) -> None:
+        if len(gens) != len(refs):
+            raise MetricError(f"{where}: system {name!r} has {len(gens)} sequences for {len(refs)} sentences")
+        for i, g in enumerate(gens):
+            if g.ndim != 3 or g.shape[1:] != refs[i].shape[1:] or len(g) == 0:
+                raise MetricError(
+                    f"{where}: system {name!r} sentence {i}: sequence of shape {g.shape}, "
+                    f"expected [T>0, {refs[i].shape[1]}, {refs[i].shape[2]}]"
+                )
+            if not np.isfinite(g).all():
+                raise MetricError(f"{where}: system {name!r} sentence {i} has non-finite values")
 
-    def _fgd(self, refs: list[np.ndarray], gens: list[np.ndarray]) -> float | None:
-        real, gen = self.features(refs), self.features(gens)
-        if len(real) < 2 or len(gen) < 2:
-            return None
-        return fgd(real, gen)
+    def _fgd(self, ref: WindowFeatures, gen: WindowFeatures, n: int, ref_len: np.ndarray) -> dict[str, float]:
+        """Both FGD readings overall and over the Table-2 spans; ``skipped`` counts missing spans."""
+        every = range(n)
+        for f in (ref, gen):
+            f.prefetch_paired()
+        paired = [fgd(ref.paired(i), gen.paired(i)) for i in every]
+        m: dict[str, float] = {"fgd_pooled": fgd(ref.pooled(every), gen.pooled(every))}
+        m["fgd_paired"] = float(np.mean(paired))
+        out: dict[str, float | None] = {}
+        for lo, hi in self.intervals:
+            idx = np.flatnonzero((ref_len >= lo) & (ref_len < hi))
+            out[f"fgd_pooled_len_{lo}_{hi}"] = _pooled_fgd(ref.pooled(idx), gen.pooled(idx))
+            out[f"fgd_paired_len_{lo}_{hi}"] = float(np.mean([paired[i] for i in idx])) if len(idx) else None
+            out[f"fgd_pooled_seg_{lo}_{hi}"] = _pooled_fgd(
+                ref.pooled(every, lo, hi), gen.pooled(every, lo, hi)
+            )
+            for f in (ref, gen):
+                f.prefetch_paired(lo, hi)
+            pairs = [(ref.paired(i, lo, hi), gen.paired(i, lo, hi)) for i in every]
+            seg = [fgd(r, g) for r, g in pairs if r is not None and g is not None]
+            out[f"fgd_paired_seg_{lo}_{hi}"] = float(np.mean(seg)) if seg else None
+        for k in self.prefixes:
+            out[f"fgd_pooled_first_{k}"] = _pooled_fgd(ref.pooled(every, 0, k), gen.pooled(every, 0, k))
+        m |= {k: v for k, v in out.items() if v is not None}
+        m["skipped"] = sum(v is None for v in out.values())
+        return m
+
+    def _body(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.unit is None:
+            return seqs
+        return [self.unit.inverse(np.asarray(s, np.float64)) for s in seqs]
 
     def score_split(
-        self, refs: list[np.ndarray], texts: list[str], systems: dict[str, list[np.ndarray]], where: str = ""
-    ) -> dict[str, dict[str, float]]:
-        """Metrics ``{system: {metric: value}}`` of each system's sequences against ``refs``/``texts``."""
+        self,
+        refs: list[np.ndarray],
+        texts: list[str],
+        systems: dict[str, list[np.ndarray]],
+        where: str = "",
+        glosses: list[str | None] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Metrics ``{system: {metric: value}}`` of each system's sequences against ``refs``/``texts``
+        (and the reference ``glosses`` for the gloss WER)."""
         ref_len = np.array([len(r) for r in refs])
-        out: dict[str, dict[str, float]] = {}
+        n_joints = refs[0].shape[1]
+        parts, bones = part_slices(n_joints), part_bones(n_joints)
+        ref_feats = WindowFeatures(self.fgd_encoder, refs)
+        ref_body = self._body(refs)
+        can_recognise = self.glosses is not None and glosses is not None and all(glosses)
+        if not can_recognise:
+            why = (
+                "the back-translator has no gloss head" if self.glosses is None else "references lack glosses"
+            )
+            log.warning("%s: no gloss WER (%s)", where, why)
+        out: dict[str, dict[str, Any]] = {}
         for name, gens in systems.items():
-            if len(gens) != len(refs):
-                raise MetricError(
-                    f"{where}: system {name!r} has {len(gens)} sequences for {len(refs)} sentences"
-                )
-            for i, g in enumerate(gens):
-                if g.ndim != 3 or g.shape[1:] != refs[i].shape[1:] or len(g) == 0:
-                    raise MetricError(
-                        f"{where}: system {name!r} sentence {i}: sequence of shape {g.shape}, "
-                        f"expected [T>0, {refs[i].shape[1]}, {refs[i].shape[2]}]"
-                    )
-                if not np.isfinite(g).all():
-                    raise MetricError(f"{where}: system {name!r} sentence {i} has non-finite values")
+            self._check(refs, name, gens, where)
+            t0 = time.perf_counter()
             gen_len = np.array([len(g) for g in gens])
-            m: dict[str, float] = {}
-            value = self._fgd(refs, gens)
-            if value is None:
-                raise MetricError(f"{where}: fewer than 2 windows for FGD of {name!r}")
-            m["fgd"], m["fgd_x10"] = value, 10.0 * value
+            gen_feats = WindowFeatures(self.fgd_encoder, gens)
+            m: dict[str, Any] = self._fgd(ref_feats, gen_feats, len(refs), ref_len)
+            m["fgd_pooled_x10"], m["fgd_paired_x10"] = 10.0 * m["fgd_pooled"], 10.0 * m["fgd_paired"]
             hyps = translate(self.backtranslator, self.vocab, gens, self.batch_size)
             m.update(score(hyps, texts))
-            m["dtw_mje"] = float(np.mean([dtw_mje(g, r) for g, r in zip(gens, refs, strict=True)]))
+            if can_recognise:
+                recognised = recognise(self.backtranslator, self.glosses, gens, self.batch_size)
+                m["gloss_wer"] = word_error_rate(recognised, [str(g) for g in glosses or []])
+            dtw = dtw_mje_parts(gens, refs, parts, align=MANUAL if n_joints > MANUAL.stop else None)
+            m["dtw_mje"] = float(dtw.pop("all").mean())
+            m |= {f"dtw_mje_{p}": float(v.mean()) for p, v in dtw.items()}
             m["duracc"] = duration_accuracy(gen_len, ref_len, self.margin)
             m["len_mae"] = float(np.abs(gen_len - ref_len).mean())
-            skipped = 0
-            for lo, hi in self.intervals:
-                idx = np.flatnonzero((ref_len >= lo) & (ref_len < hi))
-                v = self._fgd([refs[i] for i in idx], [gens[i] for i in idx]) if len(idx) else None
-                if v is None:
-                    skipped += 1
-                else:
-                    m[f"fgd_len_{lo}_{hi}"] = v
-            for n in self.prefixes:
-                v = self._fgd([r[:n] for r in refs], [g[:n] for g in gens])
-                if v is None:
-                    skipped += 1
-                else:
-                    m[f"fgd_first_{n}"] = v
-            m["skipped"] = skipped
+            m["realism"] = realism_ratios(self._body(gens), ref_body, bones, parts)
             out[name] = m
-            log.info("%s %s: fgd %.4f bleu4 %.2f dtw %.4f", where, name, m["fgd"], m["bleu4"], m["dtw_mje"])
+            log.info(
+                "%s %s: FGD pooled %.4f paired %.4f, BLEU-4 %.2f, DTW-MJE %.4f (%.1f s)",
+                where, name, m["fgd_pooled"], m["fgd_paired"], m["bleu4"], m["dtw_mje"],
+                time.perf_counter() - t0,
+            )  # fmt: skip
         return out
 
 
 def baselines(train: SplitStore, n: int, rng: np.random.Generator) -> dict[str, list[np.ndarray]]:
-    """``mean``: mean train frame x mean train length (n copies); ``random``: n random train sequences."""
+    """``mean``: mean train frame x mean train length (n copies); ``random_per_sentence``: n train
+    sequences drawn independently; ``random_single``: one train sequence drawn for all n."""
     if len(train) == 0:
         raise StoreError("train split is empty: no Mean/Random baselines")
     poses = np.asarray(train.poses, np.float32)
     mean_len = max(1, int(round(float(train.lengths.mean()))))
     mean_seq = np.repeat(poses.mean(axis=0, keepdims=True), mean_len, axis=0)
     pick = rng.integers(0, len(train), size=n)
+    single = np.asarray(train.sequence(int(rng.integers(0, len(train)))), np.float32)
     return {
         "mean": [mean_seq] * n,
-        "random": [np.asarray(train.sequence(int(i)), np.float32) for i in pick],
+        "random_per_sentence": [np.asarray(train.sequence(int(i)), np.float32) for i in pick],
+        "random_single": [single] * n,
     }
 
 
-def references(store: SplitStore, where: str | Path) -> tuple[list[np.ndarray], list[str]]:
-    """Reference sequences ``[T, J, 3]`` and texts of a split, checked."""
+def references(store: SplitStore, where: str | Path) -> tuple[list[np.ndarray], list[str], list[str | None]]:
+    """Reference sequences ``[T, J, 3]``, texts and glosses (None where the index has none) of a split."""
     if store.channels != ["x", "y", "z"]:
         raise StoreError(f"{where}: channels {store.channels}, expected ['x', 'y', 'z']")
-    refs, texts = [], []
+    refs, texts, glosses = [], [], []
     for i, entry in enumerate(store.index):
         name, text = entry.get("name", f"#{i}"), entry.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -204,11 +324,13 @@ def references(store: SplitStore, where: str | Path) -> tuple[list[np.ndarray], 
         seq = np.asarray(store.sequence(i), np.float32)
         if len(seq) == 0 or not np.isfinite(seq).all():
             raise StoreError(f"{where}: sequence {name!r} (row {i}) is empty or has non-finite values")
+        gloss = entry.get("gloss")
         refs.append(seq)
         texts.append(text.strip())
+        glosses.append(gloss.strip() if isinstance(gloss, str) and gloss.strip() else None)
     if not refs:
         raise StoreError(f"{where}: no sequences")
-    return refs, texts
+    return refs, texts, glosses
 
 
 def evaluate(
@@ -226,7 +348,7 @@ def evaluate(
     """
     result: dict[str, Any] = {}
     for k, split in enumerate(cfg.splits):
-        refs, texts = references(stores[split], where / split)
+        refs, texts, glosses = references(stores[split], where / split)
         systems: dict[str, list[np.ndarray]] = {}
         base = baselines(stores["train"], len(refs), np.random.default_rng([int(seed), k]))
         t0 = time.perf_counter()
@@ -242,6 +364,6 @@ def evaluate(
         gen_seconds = time.perf_counter() - t0
         if keep is not None:
             keep[split] = (refs, texts, systems)
-        result[split] = {"n": len(refs), **scorer.score_split(refs, texts, systems, where=str(where / split))}
-        result[split]["generate_seconds"] = round(gen_seconds, 2)
+        scored = scorer.score_split(refs, texts, systems, where=str(where / split), glosses=glosses)
+        result[split] = {"n": len(refs), **scored, "generate_seconds": round(gen_seconds, 2)}
     return result

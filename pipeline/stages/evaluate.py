@@ -1,11 +1,15 @@
-"""Stage ``evaluate``: score GT, Mean, Random and the student on dev and test (paper §5, Tables 1-3).
+"""Stage ``evaluate``: score GT, Mean, both Randoms and the student on dev and test (paper §5,
+Tables 1-3).
 
-Reads ``data/lifted/{train,dev,test}``, ``models/student`` (:func:`pipeline.inference.load_student`),
-``models/fgd_encoder`` and ``models/backtranslator``; the systems and metrics are those of
-:mod:`pipeline.evaluation.scoring`. Writes ``metrics/eval.json`` (flat keys
-``<split>.<system>.<metric>``), ``metrics/fgd_intervals.csv`` (test split, one row per reference
-length interval with its upper bound ``frames`` as x, one column per system; the DVC plot),
-``metrics/eval_table.md`` (Table 1/2-style tables, :mod:`pipeline.evaluation.tables`) and the
+Reads ``data/lifted/{train,dev,test}`` (and ``data/lifted/transform.json``: realism statistics in
+body-centred units), ``models/student`` (:func:`pipeline.inference.load_student`), and the fixed
+evaluators ``models/fgd_encoder`` and ``models/backtranslator`` (trained once per corpus and
+committed, see dvc.yaml); the systems and metrics are those of :mod:`pipeline.evaluation.scoring`.
+Writes ``metrics/eval.json`` (flat keys ``<split>.<system>.<metric>``, e.g.
+``test.student.fgd_paired_x10``, ``dev.mean.realism.left_hand.bone_ratio``),
+``metrics/fgd_intervals.csv`` (test split, one row per interval with its upper bound ``frames`` as
+x; per system the pooled FGD† by reference length and, ``<system>_seg``, by time segment; the DVC
+plot), ``metrics/eval_table.md`` (Table 1/2-style tables, :mod:`pipeline.evaluation.tables`) and the
 figures (:mod:`pipeline.evaluation.figures`): ``plots/figure3_dev_samples.png``
 (``evaluate.figures`` dev sentences, rows GT | student | ``evaluate.compare_student`` when set,
 e.g. a w/o-KD student directory), ``plots/figure3_dev_sample.gif`` (the first of them animated
@@ -97,8 +101,10 @@ def main(argv: Sequence[str] | None = None, generator: Generator | None = None) 
     cfg = parse_section(params, "evaluate", EvaluateConfig)
     seed = check_seed(params["seed"])
     stores = {s: SplitStore.load(LIFTED / s, mmap=True) for s in ("train", *cfg.splits)}
-    backtranslator, vocab = load_backtranslator(BT_DIR)
-    scorer = Scorer.from_config(load_fgd_encoder(FGD_DIR), backtranslator, vocab, cfg)
+    backtranslator, vocab, glosses = load_backtranslator(BT_DIR)
+    transform = LIFTED / "transform.json"
+    unit = UnitRange.load(transform) if transform.is_file() else None
+    scorer = Scorer.from_config(load_fgd_encoder(FGD_DIR), backtranslator, vocab, cfg, glosses, unit)
     if generator is None and "student" in cfg.systems:
         student = load_student(STUDENT_DIR, "cpu")
         generator = lambda texts: student.generate(texts, batch_size=cfg.batch_size)  # noqa: E731

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from pipeline.evaluation.tables import (
     ABLATION_METRICS,
+    LEGACY_KEYS,
+    LEGACY_SYSTEMS,
+    SPAN_RE,
+    SYSTEM_LABELS,
     TABLE1_METRICS,
     TABLE3_METRICS,
     Table,
@@ -27,16 +30,30 @@ from pipeline.tools.report.paper import (
 from pipeline.tools.report.runs import ExpRun, profile_key, variant_key
 
 SPLITS = ("dev", "test")
-BASELINES = (("gt", "GT"), ("mean", "Mean"), ("random", "Random"))
+BASELINES = tuple((s, SYSTEM_LABELS[s]) for s in ("gt", "mean", "random_per_sentence", "random_single"))
 OURS = "ours"
 
 
 def value_of(run: ExpRun, split: str, system: str, metric: str) -> float | None:
-    """A metric of the run; ``fgd_x10`` falls back to 10 x ``fgd``."""
+    """A metric of the run; runs from before the two FGD readings logged the pooled one as
+    ``fgd``/``fgd_x10`` and the per-sentence Random as ``random``: those are read as such."""
     v = run.get(split, system, metric)
-    if v is None and metric == "fgd_x10":
-        v = x10(run.get(split, system, "fgd"))
+    old_metric = LEGACY_KEYS.get(metric, metric.replace("fgd_pooled_len_", "fgd_len_"))
+    old_metric = old_metric.replace("fgd_pooled_first_", "fgd_first_")
+    if v is None and (old_metric != metric or system in LEGACY_SYSTEMS):
+        old_system = LEGACY_SYSTEMS.get(system, system)
+        v = run.get(split, old_system, old_metric)
+        if v is None and old_metric == "fgd_x10":
+            v = x10(run.get(split, old_system, "fgd"))
     return v
+
+
+def paper_value(values: dict[str, float], key: str) -> float | None:
+    """The paper's value for one of our metric keys: its single FGD† stands under both readings
+    (the paper does not say which it computed), ``dev.fgd_paired_x10`` -> ``dev.fgd_x10``."""
+    for reading in ("fgd_pooled_x10", "fgd_paired_x10"):
+        key = key.replace(reading, "fgd_x10")
+    return values.get(key)
 
 
 def _reference(runs: list[ExpRun], profile: str) -> ExpRun:
@@ -86,13 +103,15 @@ def table1(runs: list[ExpRun]) -> Table:
         rows.append(
             [src, label, "", ""]
             + [
-                dict(zip(PAPER_T1_COLS, vals[s], strict=True))[k]
+                paper_value(dict(zip(PAPER_T1_COLS, vals[s], strict=True)), k)
                 for s in SPLITS
                 for k, _, _ in TABLE1_METRICS
             ]
         )
     notes = [
-        "FGD† = FGD x 10; BLEU-n (cumulative) and ROUGE-L F1 x 100 of the back-translations. "
+        "FGD† = FGD x 10 in two readings (pooled over the split, NSLP-G's; paired: each sequence against "
+        "its own reference); the paper's one FGD† value stands under both. "
+        "BLEU-n (cumulative) and ROUGE-L F1 x 100 of the back-translations. "
         "Rows `ours` come from the MLflow runs (corpus of the run: synthetic by default), rows `paper` are "
         "the paper's PHOENIX-2014T numbers (Table 1) — different data, different back-translator: "
         "compare the ordering of systems, not the values.",
@@ -103,19 +122,32 @@ def table1(runs: list[ExpRun]) -> Table:
 
 
 def span_keys_of(runs: list[ExpRun], split: str) -> list[str]:
-    pat = re.compile(rf"^evaluate\.{split}\.\w+\.(fgd_len_(\d+)_(\d+)|fgd_first_(\d+))$")
-    keys: set[str] = set(PAPER_T2_COLS)
+    """Table-2 keys logged by any run for ``split``: by length, by time segment, first N frames."""
+    prefix = f"evaluate.{split}."
+    keys: set[str] = set()
     for r in runs:
         for k in r.metrics:
-            m = pat.match(k)
-            if m:
-                keys.add(m.group(1))
+            if k.startswith(prefix) and SPAN_RE.match(k.rsplit(".", 1)[-1]):
+                keys.add(k.rsplit(".", 1)[-1])
 
-    def order(k: str) -> tuple[int, int]:
-        nums = [int(x) for x in re.findall(r"\d+", k)]
-        return (0 if k.startswith("fgd_len") else 1, nums[0])
+    def order(k: str) -> tuple[int, str, int]:
+        m = SPAN_RE.match(k)
+        assert m is not None
+        reading, form, lo, _ = m.groups()
+        return (("len", "seg", "first").index(form), reading, int(lo))
 
     return sorted(keys, key=order)
+
+
+def paper_span(key: str) -> str:
+    """The paper's Table 2 column (:data:`PAPER_T2_COLS`) of one of our span keys: its interval cells
+    stand under both forms (length groups, time segments) and both readings, as its text does not
+    settle which it computed; ``fgd_paired_seg_0_50`` -> ``fgd_len_0_50``."""
+    m = SPAN_RE.match(key)
+    if m is None:
+        raise ValueError(f"not a Table-2 key: {key!r}")
+    _, form, lo, hi = m.groups()
+    return f"fgd_first_{lo}" if form == "first" else f"fgd_len_{lo}_{hi}"
 
 
 def table2(runs: list[ExpRun], split: str = "test") -> Table:
@@ -128,17 +160,22 @@ def table2(runs: list[ExpRun], split: str = "test") -> Table:
     for profile in profiles_of(runs):
         ref = _reference(runs, profile)
         for system, label in BASELINES:
-            rows.append([OURS, label, profile, ref.name] + [x10(ref.get(split, system, k)) for k in keys])
+            rows.append(
+                [OURS, label, profile, ref.name] + [x10(value_of(ref, split, system, k)) for k in keys]
+            )
         for r in (r for r in runs if r.profile == profile):
-            rows.append([OURS, _label(r), profile, r.name] + [x10(r.get(split, "student", k)) for k in keys])
+            values = [x10(value_of(r, split, "student", k)) for k in keys]
+            rows.append([OURS, _label(r), profile, r.name, *values])
     src = PAPER.format(n=2)
     for label, vals in PAPER_TABLE2.items():
         by_key = dict(zip(PAPER_T2_COLS, vals, strict=True))
-        rows.append([src, label, "", ""] + [by_key.get(k) for k in keys])
+        rows.append([src, label, "", ""] + [by_key.get(paper_span(k)) for k in keys])
     notes = [
-        f"FGD† (x 10) on the {split} split over the sentences whose reference length (frames) lies in "
-        "[lo, hi), and over the first N frames of every sequence (false decoding initiation). "
-        "Paper rows: its Table 2 (PHOENIX-2014T; its values are on Table 1's FGD† scale).",
+        f"FGD† (x 10) on the {split} split: `len lo–hi` over the sentences whose reference length "
+        "(frames) lies in [lo, hi); `seg lo–hi` over frames [lo, hi) of every sequence (time segments); "
+        "`first N` over the first N frames of every sequence (false decoding initiation); `pooled` / "
+        "`paired` = the two FGD readings. Paper rows: its Table 2 (PHOENIX-2014T; on Table 1's FGD† "
+        "scale), each interval cell shown under both forms and readings.",
         "FGD of small subsets has a large small-sample bias: compare systems within a column. "
         "`–` = no value (fewer than 2 windows in the subset, or not reported).",
         *_newest_note(runs),
@@ -181,7 +218,10 @@ def _table3(
     src = PAPER.format(n=n)
     for label, vals in paper.items():
         by_key = dict(zip(PAPER_T3_COLS, vals, strict=True))
-        rows.append([src, label, "", ""] + [by_key[f"{s}.{k}"] for s in SPLITS for k, _, _ in TABLE3_METRICS])
+        rows.append(
+            [src, label, "", ""]
+            + [paper_value(by_key, f"{s}.{k}") for s in SPLITS for k, _, _ in TABLE3_METRICS]
+        )
     margins = sorted({r.params.get("evaluate.margin", "?") for r in runs})
     notes = [
         f"FGD† = FGD x 10; DurACC = share of sentences with |T_hat - T| < {'/'.join(margins)} frames "

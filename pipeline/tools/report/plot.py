@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.evaluation.tables import x10
-from pipeline.tools.report.experiment_tables import SPLITS, profiles_of, span_keys_of, value_of
+from pipeline.tools.report.experiment_tables import SPLITS, paper_span, profiles_of, span_keys_of, value_of
 from pipeline.tools.report.paper import (
     PAPER_T2_COLS,
     PAPER_TABLE1,
@@ -54,9 +54,9 @@ def plot(runs: list[ExpRun], path: Path, split: str = "test") -> None:
 
     bars(
         axes[0, 0],
-        [value_of(r, split, "student", "fgd_x10") for r in runs],
+        [value_of(r, split, "student", "fgd_pooled_x10") for r in runs],
         [paper_t3[r.variant][2 * si] if r.variant in paper_t3 else None for r in runs],
-        f"FGD† ({split}; lower is better; paper: Tables 3a/3b)",
+        f"FGD† pooled ({split}; lower is better; paper: Tables 3a/3b)",
     )
     bars(
         axes[0, 1],
@@ -71,22 +71,21 @@ def plot(runs: list[ExpRun], path: Path, split: str = "test") -> None:
         f"BLEU-4 ({split}; higher is better; paper: Table 1)",
     )
     ax = axes[1, 1]
-    keys = [k for k in span_keys_of(runs, split) if k.startswith("fgd_len")]
+    keys = [k for k in span_keys_of(runs, split) if k.startswith("fgd_pooled_len")]
     xs = [int(re.findall(r"\d+", k)[1]) for k in keys]
     for r, label in zip(runs, labels, strict=True):
         ax.plot(
             xs,
-            [x10(r.get(split, "student", k)) or math.nan for k in keys],
+            [x10(value_of(r, split, "student", k)) or math.nan for k in keys],
             marker="o",
             label=f"ours: {label.replace(chr(10), ' ')}",
         )
     for name, vals in PAPER_TABLE2.items():
         by_key = dict(zip(PAPER_T2_COLS, vals, strict=True))
-        ax.plot(
-            xs, [by_key.get(k, math.nan) for k in keys], linestyle="--", marker="x", label=f"paper: {name}"
-        )
+        ys = [by_key.get(paper_span(k), math.nan) for k in keys]
+        ax.plot(xs, ys, linestyle="--", marker="x", label=f"paper: {name}")
     ax.set_xlabel("reference length (frames, interval upper bound)")
-    ax.set_title(f"FGD† by length interval ({split}; paper: Table 2)", fontsize=10)
+    ax.set_title(f"FGD† pooled by length interval ({split}; paper: Table 2)", fontsize=10)
     ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
