@@ -46,11 +46,11 @@ def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
         raw = SplitStore.load(repo / "data" / "ingested" / split)
         out = SplitStore.load(repo / "data" / "normalised" / split)
         assert len(raw) == ingest[split]["sequences"] > 0 and ingest[split]["skipped_total"] == 0
-        assert out.poses.shape[1:] == (50, 3) and out.channels == ["x", "y", "c"]
+        assert out.poses.shape[1:] == (120, 3) and out.channels == ["x", "y", "c"]  # manual + face
         assert out.poses.min() >= 0 and out.poses.max() <= 1
         assert len(out) == normalised[split]["sequences"]
         assert out.poses.shape[0] == raw.poses.shape[0] - normalised[split]["frames_dropped"]
-        assert "gt3d" in raw.arrays and out.arrays["gt3d"].shape == (out.poses.shape[0], 50, 3)
+        assert "gt3d" in raw.arrays and out.arrays["gt3d"].shape == (out.poses.shape[0], 120, 3)
         assert all("centre" in e and e["scale"] > 0 for e in out.index)
         # the main signer is followed (spurious second people are not picked): the confident
         # neck never jumps by half a shoulder width between kept frames
@@ -92,6 +92,9 @@ def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
         return run
 
     run = exp_run("data.source=pt_skels", "data.path=../shared/data/phoenix14t-pt-sample")
+    assert run.returncode != 0 and "set normalise.face: false" in run.stderr + run.stdout  # .skels: no face
+    pt_sample = "data.path=../shared/data/phoenix14t-pt-sample"
+    run = exp_run("data.source=pt_skels", pt_sample, "normalise.face=false")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
     assert ingest["source"] == "pt_skels" and ingest["train"]["sequences"] == 5
@@ -107,11 +110,11 @@ def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
     header = "name|video|start|end|speaker|orth|translation\n"
     (demo / "demo.train.corpus.csv").write_text(header + "rec01|rec01/1/*.png|-1|-1|A|X|x .\n")
     (demo / "demo.dev.corpus.csv").write_text(header + "rec02|rec02/1/*.png|-1|-1|B|Y|y .\n")
-    run = exp_run("data.source=openpose", f"data.path={demo}")  # no test split: lift says so
+    run = exp_run("data.source=openpose", f"data.path={demo}", "normalise.face=false")  # no test split
     assert run.returncode != 0 and "no test split" in run.stderr + run.stdout
     shutil.copytree(demo / "rec02", demo / "rec03")  # a test recording (each folder serves one row)
     (demo / "demo.test.corpus.csv").write_text(header + "rec03|rec03/1/*.png|-1|-1|B|Y|y .\n")
-    run = exp_run("data.source=openpose", f"data.path={demo}")
+    run = exp_run("data.source=openpose", f"data.path={demo}", "normalise.face=false")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     normalised = json.loads((repo / "metrics" / "normalise.json").read_text())
     assert normalised["train"]["frames_dropped_no_person"] == 1

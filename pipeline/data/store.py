@@ -23,6 +23,15 @@ from typing import Any
 import numpy as np
 
 SPLITS = ("train", "dev", "test")
+META, INDEX = "meta.json", "index.jsonl"
+
+
+def corpus_files(root: str | Path, splits: tuple[str, ...]) -> tuple[Path, ...]:
+    """``<root>/<split>/index.jsonl`` and ``meta.json`` of each split: which sentences (names, texts,
+    glosses, frame counts) and which joints/channels, without the poses. The fixed evaluators
+    declare these as their data dependency: re-lifting the same corpus (another CPU's round-off)
+    must not retrain them."""
+    return tuple(Path(root) / s / f for s in splits for f in (INDEX, META))
 
 
 class StoreError(ValueError):
@@ -135,8 +144,8 @@ class SplitStore:
             "arrays": sorted(self.arrays),
             "extra": self.extra,
         }
-        (d / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
-        with (d / "index.jsonl").open("w", encoding="utf-8") as fh:
+        (d / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+        with (d / INDEX).open("w", encoding="utf-8") as fh:
             for entry in self.index:
                 fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
         np.save(d / "offsets.npy", self.offsets)
@@ -153,8 +162,8 @@ class SplitStore:
         d = Path(directory)
         mode = "r" if mmap else None
         try:
-            meta = json.loads((d / "meta.json").read_text())
-            with (d / "index.jsonl").open(encoding="utf-8") as fh:
+            meta = json.loads((d / META).read_text())
+            with (d / INDEX).open(encoding="utf-8") as fh:
                 index = [json.loads(line) for line in fh if line.strip()]
             offsets = np.load(d / "offsets.npy")
             poses = np.load(d / "poses.npy", mmap_mode=mode)

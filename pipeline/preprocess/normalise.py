@@ -269,7 +269,11 @@ def normalise(
     if not is3d and channels_in != ["x", "y", "c"]:
         raise NormaliseError(f"train: unsupported channels {channels_in} (expected [x, y, c] or [x, y, z])")
     if is3d and cfg.face:
-        raise ParamsError("params.yaml: normalise.face=true needs a 2D OpenPose source with face points")
+        raise ParamsError(
+            "params.yaml: normalise.face=true needs a 2D OpenPose source with face points; this source "
+            "is 3D with the manual joints only (e.g. data.source=pt_skels): set normalise.face: false "
+            "(dvc exp run -S normalise.face=false)"
+        )
     joints = MANUAL_FACE_JOINTS if cfg.face else MANUAL_JOINTS
     cleaned, metrics = {}, {}
     for split, store in stores.items():
