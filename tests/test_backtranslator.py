@@ -15,7 +15,7 @@ from pipeline.config import ParamsError, parse_section
 from pipeline.data.sequences import load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.backtranslation import recognise, score, translate
-from pipeline.evaluation.metrics import MetricError, word_error_rate
+from pipeline.evaluation.text_metrics import MetricError, word_error_rate
 from pipeline.models.backtranslator import (
     BLANK_ID,
     BackTranslator,

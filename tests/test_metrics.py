@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import sacrebleu
+import scipy.linalg
 from rouge_score import rouge_scorer
 
 from pipeline.evaluation.metrics import (
     MetricError,
-    bleu_scores,
     dtw_mje,
     dtw_mje_parts,
     duration_accuracy,
@@ -17,9 +17,9 @@ from pipeline.evaluation.metrics import (
     mean_bone_length,
     motion_sd,
     realism_ratios,
-    rouge_l,
-    windows,
 )
+from pipeline.evaluation.text_metrics import bleu_scores, rouge_l
+from pipeline.models.fgd_encoder import windows
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:
@@ -27,8 +27,14 @@ def _psd_sqrt(a: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
+def _frechet_sqrtm(mu1, s1, mu2, s2) -> float:
+    """Independent route for well-conditioned covariances: scipy's matrix square root of S1 S2."""
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean).real)
+
+
 def _frechet_eig(mu1, s1, mu2, s2) -> float:
-    """Independent route: Tr((S1 S2)^½) = Tr((S1^½ S2 S1^½)^½) = sum of sqrt of its eigenvalues."""
+    """Tr((S1 S2)^½) = Tr((S1^½ S2 S1^½)^½) = sum of sqrt of its eigenvalues."""
     r = _psd_sqrt(s1)
     eig = np.linalg.eigvalsh(r @ s2 @ r)
     return float(
@@ -52,7 +58,7 @@ def test_fgd_matches_eigen_route_and_analytic_value() -> None:
     # same sample moments, independent square-root route
     m1, c1 = x.mean(0), np.cov(x, rowvar=False)
     m2, c2 = y.mean(0), np.cov(y, rowvar=False)
-    assert got == pytest.approx(_frechet_eig(m1, c1, m2, c2), rel=1e-8, abs=1e-10)
+    assert got == pytest.approx(_frechet_sqrtm(m1, c1, m2, c2), rel=1e-8, abs=1e-10)
     # population value, within sampling error
     assert got == pytest.approx(_frechet_eig(mu1, s1, mu2, s2), rel=0.05)
 
@@ -71,15 +77,22 @@ def test_fgd_is_zero_for_identical_sets_and_positive_for_shifted() -> None:
     assert fgd(z, z + 0.5) == pytest.approx(8 * 0.25, rel=1e-6)  # pure mean shift
 
 
-def test_fgd_singular_covariance_uses_eps_and_stays_finite() -> None:
+def test_fgd_singular_covariances_are_exact_and_never_complex() -> None:
+    """Few windows in a wide latent (the paired reading): rank-deficient covariances, where scipy's
+    sqrtm of the product goes complex; the symmetric eigenvalue route stays exact."""
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(4, 10)), rng.normal(size=(5, 10))  # N < D: rank-deficient covariances
     x[:, 3] = 0.0
     value = fgd(x, y)
-    assert np.isfinite(value) and value > 0
     m1, c1 = gaussian_stats(x)
     m2, c2 = gaussian_stats(y)
-    assert value == pytest.approx(_frechet_eig(m1, c1, m2, c2), rel=1e-3)
+    assert np.isfinite(value) and value == pytest.approx(_frechet_eig(m1, c1, m2, c2), rel=1e-9)
+    assert fgd(x, x) == pytest.approx(0.0, abs=1e-9)
+    for seed in range(20):  # two windows each (a short sequence padded to window + 1 frames)
+        r = np.random.default_rng(seed)
+        a = r.normal(size=(1, 32)) + 1e-4 * r.normal(size=(2, 32))
+        b = a + 1e-6 * r.normal(size=(2, 32))
+        assert 0.0 <= fgd(a, b) < 1e-6
 
 
 def test_fgd_rejects_bad_input() -> None:
@@ -92,7 +105,7 @@ def test_fgd_rejects_bad_input() -> None:
     bad[0, 0] = np.nan
     with pytest.raises(MetricError, match="non-finite"):
         fgd(bad, z)
-    with pytest.raises(MetricError, match="imaginary"):  # not PSD: sqrt of a negative eigenvalue
+    with pytest.raises(MetricError, match="sigma1 is not positive semi-definite"):
         frechet_distance(np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), np.eye(2))
     with pytest.raises(MetricError, match="shapes"):
         frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
@@ -109,7 +122,7 @@ def test_windows_cover_and_pad() -> None:
     assert (w[0, 20:] == seq[19]).all()
     assert windows(seq[:34], 34).shape == (1, 34, 2)
     assert windows(seq, 34, stride=17).shape[0] == 4  # starts 0, 17, 34, then 46 to reach frame 79
-    with pytest.raises(MetricError, match="empty"):
+    with pytest.raises(ValueError, match="empty"):
         windows(seq[:0], 34)
 
 

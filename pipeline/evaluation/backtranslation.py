@@ -1,6 +1,6 @@
 """Back-translation metrics (§5.1): decode poses to text with the back-translator (beam search with
 the saved beam size and length penalty), score BLEU/ROUGE; recognise glosses with its CTC head
-(scored with :func:`pipeline.evaluation.metrics.word_error_rate`)."""
+(scored with :func:`pipeline.evaluation.text_metrics.word_error_rate`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from pipeline.data.sequences import pad_sequences
-from pipeline.evaluation.metrics import bleu_scores, rouge_l
+from pipeline.evaluation.text_metrics import bleu_scores, rouge_l
 from pipeline.models.backtranslator import BackTranslator, GlossVocab, Vocab, words
 
 

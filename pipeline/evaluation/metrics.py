@@ -1,23 +1,10 @@
-"""Evaluation metrics of the paper (§5.1, Tables 1-3) plus DTW-MJE.
+"""Pose metrics of the evaluation (§5.1, Tables 1-3): FGD, DTW-MJE, DurACC, realism statistics.
 
 - :func:`frechet_distance` / :func:`fgd`: Fréchet Gesture Distance, Eq. 12, between two sets of
-  latent vectors (rows), with ``scipy.linalg.sqrtm`` for ``(Σr Σg)^½`` and the usual safeguards:
-  when the square root is not finite (singular product) ``eps`` is added to both diagonals and it is
-  recomputed; an imaginary part of ``sqrtm`` (round-off of a PSD product) is dropped when its
-  largest magnitude is below ``imag_tol`` (relative to the largest real entry) and raises
-  :class:`MetricError` otherwise.
-- :func:`windows`: the fixed-length windows fed to the FGD encoder (TAE), see its docstring.
-- :func:`bleu_scores`: BLEU-1..4 with sacrebleu's ``corpus_bleu``. BLEU-n is the *cumulative*
-  BLEU of order n, i.e. sacrebleu's ``BLEU(max_ngram_order=n)``: brevity penalty times the geometric
-  mean of the 1..n-gram precisions with uniform weights 1/n (as the SLT/SLP back-translation
-  tables report it, Camgoz et al. 2020; Saunders et al. 2020), tokenizer ``13a``, no lowercasing,
-  no smoothing (``smooth_method="none"``, so a corpus with no matching n-gram scores 0).
-  Scores are in 0..100.
-- :func:`rouge_l`: ROUGE-L F1 from rouge-score's ``RougeScorer(["rougeL"])``, averaged over
-  sentences (sentence-level, as the SLT papers' ROUGE), in 0..100. rouge-score's default tokenizer
-  keeps ``[a-z0-9]`` only, so German umlauts/ß are transliterated first (ä→ae, ö→oe, ü→ue, ß→ss);
-  otherwise "für" and "fur" would count as the same token "f" "r".
-- :func:`word_error_rate`: corpus-level WER (jiwer) of recognised gloss sequences, 0..100.
+  latent vectors (rows); ``Tr((Σr Σg)^½)`` from the eigenvalues of the symmetric ``Σr^½ Σg Σr^½``
+  (exact for the singular covariances of small window sets). The windows it is computed on are the
+  FGD encoder's (:func:`pipeline.models.fgd_encoder.windows`); the text metrics of back-translation
+  live in :mod:`pipeline.evaluation.text_metrics`.
 - :func:`dtw_mje`: mean joint error after DTW alignment of a generated sequence to its reference:
   per-frame cost = mean Euclidean distance over joints; the alignment minimises the summed cost
   over monotone paths (steps (1,0), (0,1), (1,1); ties: diagonal first); the score is that summed
@@ -34,45 +21,41 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import sacrebleu
-import scipy.linalg
-from rouge_score import rouge_scorer
 from scipy.spatial.distance import cdist
 
-
-class MetricError(ValueError):
-    """Invalid input to a metric or a numerically unusable result."""
-
+from pipeline.evaluation.text_metrics import MetricError
 
 # -- FGD ----------------------------------------------------------------------------------------
 
 
-def _sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():  # a singular product is handled by the caller (eps retry)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if isinstance(out, tuple):  # old scipy returned (sqrtm, errest) with disp=False
-        out = out[0]
-    return np.asarray(out)
+def _psd_sqrt(sigma: np.ndarray, name: str, tol: float) -> np.ndarray:
+    """Symmetric square root of a covariance via ``eigh``; eigenvalues below 0 by more than ``tol``
+    x the largest raise :class:`MetricError` (not a covariance), round-off negatives become 0."""
+    sym = (sigma + sigma.T) / 2.0
+    values, vectors = np.linalg.eigh(sym)
+    top = max(float(np.abs(values).max()), 1e-300)
+    if values.min() < -tol * top:
+        raise MetricError(
+            f"frechet_distance: {name} is not positive semi-definite (eigenvalue {values.min():.3g}, "
+            f"largest {top:.3g})"
+        )
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
 def frechet_distance(
-    mu1: np.ndarray,
-    sigma1: np.ndarray,
-    mu2: np.ndarray,
-    sigma2: np.ndarray,
-    eps: float = 1e-6,
-    imag_tol: float = 1e-3,
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, tol: float = 1e-6
 ) -> float:
     """Fréchet distance of N(mu1, sigma1) and N(mu2, sigma2): Eq. 12 of the paper.
 
-    ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^½)``. See the module docstring
-    for the ``eps`` / ``imag_tol`` safeguards. Raises :class:`MetricError` on shape mismatch,
-    non-finite inputs, or a large imaginary component.
+    ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^½)``, with
+    ``Tr((sigma1 sigma2)^½) = Tr((A sigma2 A)^½)``, ``A = sigma1^½`` (the product is similar to a
+    symmetric PSD matrix): the sum of the square roots of its ``eigvalsh`` eigenvalues. Exact for
+    singular covariances (few windows in a wide latent: the paired reading), no ε and no
+    imaginary parts. Raises :class:`MetricError` on shape mismatch, non-finite inputs or a matrix
+    that is not positive semi-definite (an eigenvalue below ``-tol`` x the largest).
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = (
@@ -88,25 +71,12 @@ def frechet_distance(
     for name, arr in (("mu1", mu1), ("mu2", mu2), ("sigma1", sigma1), ("sigma2", sigma2)):
         if not np.isfinite(arr).all():
             raise MetricError(f"frechet_distance: {name} has non-finite values")
+    root = _psd_sqrt(sigma1, "sigma1", tol)
+    _psd_sqrt(sigma2, "sigma2", tol)  # checks sigma2 the same way
+    inner = np.linalg.eigvalsh((root @ sigma2 @ root + (root @ sigma2 @ root).T) / 2.0)
+    covmean_trace = float(np.sqrt(np.clip(inner, 0.0, None)).sum())
     diff = mu1 - mu2
-    covmean = _sqrtm_product(sigma1, sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(d) * eps
-        covmean = _sqrtm_product(sigma1 + offset, sigma2 + offset)
-        if not np.isfinite(covmean).all():
-            raise MetricError(
-                "frechet_distance: sqrtm(sigma1 sigma2) is not finite even with eps on the diagonal"
-            )
-    if np.iscomplexobj(covmean):
-        scale = max(float(np.abs(covmean.real).max()), 1e-12)
-        imag = float(np.abs(covmean.imag).max())
-        if imag > imag_tol * scale:
-            raise MetricError(
-                f"frechet_distance: sqrtm(sigma1 sigma2) has an imaginary part of {imag:.3g} "
-                f"(> {imag_tol} x {scale:.3g}); covariances are not positive semi-definite"
-            )
-        covmean = covmean.real
-    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * covmean_trace)
     return max(value, 0.0)  # round-off can give a tiny negative number for identical sets
 
 
@@ -122,88 +92,11 @@ def gaussian_stats(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z.mean(axis=0), np.atleast_2d(np.cov(z, rowvar=False))
 
 
-def fgd(real: np.ndarray, generated: np.ndarray, eps: float = 1e-6) -> float:
+def fgd(real: np.ndarray, generated: np.ndarray) -> float:
     """FGD (Eq. 12) between the latent sets ``real`` [N, D] and ``generated`` [M, D]."""
     if np.shape(real)[1:] != np.shape(generated)[1:]:
         raise MetricError(f"latent widths differ: real {np.shape(real)}, generated {np.shape(generated)}")
-    return frechet_distance(*gaussian_stats(real), *gaussian_stats(generated), eps=eps)
-
-
-def windows(seq: np.ndarray, size: int = 34, stride: int | None = None) -> np.ndarray:
-    """Fixed-length windows ``[W, size, ...]`` of ``seq`` [T, ...] for the FGD encoder.
-
-    - ``T >= size``: windows start at 0, stride, 2*stride, ... (``stride`` defaults to ``size``:
-      non-overlapping); when the last start leaves frames uncovered, one more window ending at the
-      last frame is added, so every frame is in some window.
-    - ``0 < T < size``: one window, the sequence padded to ``size`` by repeating its last frame
-      (a pose held still; the encoder saw the same padding in training).
-    - ``T == 0``: :class:`MetricError`.
-    """
-    seq = np.asarray(seq)
-    n = len(seq)
-    if size <= 0 or (stride is not None and stride <= 0):
-        raise MetricError(f"windows: size={size}, stride={stride} must be > 0")
-    if n == 0:
-        raise MetricError("windows: empty sequence (0 frames)")
-    if n < size:
-        pad = np.repeat(seq[-1:], size - n, axis=0)
-        return np.concatenate([seq, pad])[None]
-    step = stride or size
-    starts = list(range(0, n - size + 1, step))
-    if starts[-1] + size < n:
-        starts.append(n - size)
-    return np.stack([seq[s : s + size] for s in starts])
-
-
-# -- text metrics -------------------------------------------------------------------------------
-
-
-def _check_pairs(hypotheses: Sequence[str], references: Sequence[str]) -> None:
-    if isinstance(hypotheses, str) or isinstance(references, str):
-        raise MetricError("hypotheses and references must be lists of strings, not one str")
-    if len(hypotheses) != len(references):
-        raise MetricError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    if not references:
-        raise MetricError("no sentences to score")
-
-
-def bleu_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus BLEU-1..4 (0..100) with sacrebleu; see the module docstring for the definition."""
-    _check_pairs(hypotheses, references)
-    out = {}
-    for n in range(1, 5):
-        bleu = sacrebleu.metrics.BLEU(max_ngram_order=n, smooth_method="none", tokenize="13a")
-        out[f"bleu{n}"] = float(bleu.corpus_score(list(hypotheses), [list(references)]).score)
-    return out
-
-
-_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-
-
-def rouge_l(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Mean sentence-level ROUGE-L F1 (0..100) with rouge-score; umlauts transliterated first."""
-    _check_pairs(hypotheses, references)
-    total = 0.0
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        total += _ROUGE.score(ref.translate(_GERMAN), hyp.translate(_GERMAN))["rougeL"].fmeasure
-    return 100.0 * total / len(references)
-
-
-def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus word error rate (0..100) with jiwer: (substitutions + deletions + insertions) over all
-    sentences / number of reference words; words split on white space, case kept (gloss WER of the
-    back-translator's recognition head). An empty hypothesis is allowed (all deletions); raises
-    :class:`MetricError` for mismatched or non-string inputs or references without any word."""
-    import jiwer
-
-    _check_pairs(hypotheses, references)
-    if not all(isinstance(s, str) for s in (*hypotheses, *references)):
-        raise MetricError("word_error_rate: hypotheses and references must be strings")
-    hyps, refs = [" ".join(h.split()) for h in hypotheses], [" ".join(r.split()) for r in references]
-    if not any(refs):
-        raise MetricError("word_error_rate: the references have no words")
-    return 100.0 * float(jiwer.wer(refs, hyps))
+    return frechet_distance(*gaussian_stats(real), *gaussian_stats(generated))
 
 
 # -- pose metrics -------------------------------------------------------------------------------

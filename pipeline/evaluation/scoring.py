@@ -15,7 +15,7 @@ FGD (Eq. 12) on the FGD encoder's features of 34-frame windows, in two readings:
 
 - ``fgd_pooled``: NSLP-G's ``eval_fgd`` reading: one Gaussian over all windows of all reference
   sequences of the split, one over all windows of all system sequences (windows cut with the
-  encoder's ``stride``, :func:`pipeline.evaluation.metrics.windows`; a sequence shorter than a
+  encoder's ``stride``, :func:`pipeline.models.fgd_encoder.windows`; a sequence shorter than a
   window gives one window padded by repeating its last frame);
 - ``fgd_paired``: each system sequence against *its own* reference: the Fréchet distance between
   the stride-1 windows of the two sequences, averaged over sentences. A sequence shorter than
@@ -60,17 +60,10 @@ from pipeline.data.skeleton import PARTS, part_bones, part_slices
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.evaluation.backtranslation import recognise, score, translate
-from pipeline.evaluation.metrics import (
-    MetricError,
-    dtw_mje_parts,
-    duration_accuracy,
-    fgd,
-    realism_ratios,
-    windows,
-    word_error_rate,
-)
+from pipeline.evaluation.metrics import MetricError, dtw_mje_parts, duration_accuracy, fgd, realism_ratios
+from pipeline.evaluation.text_metrics import word_error_rate
 from pipeline.models.backtranslator import BackTranslator, GlossVocab, Vocab
-from pipeline.models.fgd_encoder import FGDEncoder
+from pipeline.models.fgd_encoder import FGDEncoder, windows
 
 log = logging.getLogger(__name__)
 

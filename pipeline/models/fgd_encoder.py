@@ -1,7 +1,7 @@
 """The FGD encoder: NSLP-G's Transformer autoencoder (TAE), the feature extractor of FGD (§5.1, Eq. 12).
 
 FGD is computed on windows of ``window`` (34) frames cut with ``stride``
-(:func:`pipeline.evaluation.metrics.windows`); each frame is ``J`` joints x 3 channels in [0, 1]
+(:func:`windows`); each frame is ``J`` joints x 3 channels in [0, 1]
 flattened to ``n_features``. As in NSLP-G (Hwang et al., BMVC 2021), the autoencoder squeezes a
 whole window through ONE vector:
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +40,32 @@ from pipeline.models.io import load_model
 from pipeline.models.layers import sinusoidal_encoding
 
 MIN_STD = 0.01  # floor of the input standardisation's std (joints fixed by the normalisation)
+
+
+def windows(seq: np.ndarray, size: int = 34, stride: int | None = None) -> np.ndarray:
+    """Fixed-length windows ``[W, size, ...]`` of ``seq`` [T, ...] for the FGD encoder.
+
+    - ``T >= size``: windows start at 0, stride, 2*stride, ... (``stride`` defaults to ``size``:
+      non-overlapping); when the last start leaves frames uncovered, one more window ending at the
+      last frame is added, so every frame is in some window.
+    - ``0 < T < size``: one window, the sequence padded to ``size`` by repeating its last frame
+      (a pose held still; the encoder saw the same padding in training).
+    - ``T == 0``: ``ValueError``.
+    """
+    seq = np.asarray(seq)
+    n = len(seq)
+    if size <= 0 or (stride is not None and stride <= 0):
+        raise ValueError(f"windows: size={size}, stride={stride} must be > 0")
+    if n == 0:
+        raise ValueError("windows: empty sequence (0 frames)")
+    if n < size:
+        pad = np.repeat(seq[-1:], size - n, axis=0)
+        return np.concatenate([seq, pad])[None]
+    step = stride or size
+    starts = list(range(0, n - size + 1, step))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return np.stack([seq[s : s + size] for s in starts])
 
 
 @dataclass

@@ -29,7 +29,7 @@ empty grid). Writes
 
 A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
 data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of each
-split), not the lifted poses, so a fresh clone on any CPU reuses it; ``dvc repro -f
+split), not the lifted poses, so a fresh clone on any CPU reuses it; ``dvc repro -f -s
 train_backtranslator`` retrains it.
 """
 
@@ -51,7 +51,7 @@ from pipeline.config import ParamsError, Stage, check_seed, param, parse_section
 from pipeline.data.sequences import Pairs, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError, corpus_files
 from pipeline.evaluation.backtranslation import recognise, score, translate
-from pipeline.evaluation.metrics import word_error_rate
+from pipeline.evaluation.text_metrics import word_error_rate
 from pipeline.models.backtranslator import (
     BackTranslator,
     BackTranslatorConfig,

@@ -2,7 +2,7 @@
 
 Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1]); cuts every
 ground-truth sequence into windows of ``fgd_encoder.window`` (34) frames with
-:func:`pipeline.evaluation.metrics.windows` (stride ``fgd_encoder.train_stride`` for training and
+:func:`pipeline.models.fgd_encoder.windows` (stride ``fgd_encoder.train_stride`` for training and
 ``fgd_encoder.stride`` for the dev check; sequences shorter than a window are padded by repeating
 their last frame, exactly as at evaluation); values are clipped to [0, 1] for BCE (the count is
 reported). Trains :class:`pipeline.models.fgd_encoder.FGDEncoder`, NSLP-G's Transformer
@@ -23,7 +23,7 @@ under a linear warm-up then cosine learning-rate schedule, and writes
 A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
 data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of train and
 dev), not the lifted poses, so a fresh clone on any CPU and every student experiment reuse it;
-``dvc repro -f train_fgd_encoder`` retrains it.
+``dvc repro -f -s train_fgd_encoder`` retrains it.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from pipeline.config import Stage, check_seed, param, parse_section
 from pipeline.data.skeleton import part_slices
 from pipeline.data.store import SplitStore, StoreError, corpus_files
-from pipeline.evaluation.metrics import windows
-from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig
+from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig, windows
 from pipeline.models.io import WEIGHTS_FILE, save_model
 from pipeline.training import engine
 
