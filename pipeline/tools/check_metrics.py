@@ -7,7 +7,7 @@ using the thresholds of a versioned YAML file (``--thresholds``, default
 
     guards:
       - file: eval.json                 # metrics JSON, relative to both directories
-        metric: test.student.fgd        # dotted key (nested JSON is flattened)
+        metric: test.student.fgd_pooled # dotted key (nested JSON is flattened)
         direction: lower                # lower | higher = which way is better
         abs: 0.005                      # tolerance, absolute (optional, default 0)
         rel: 0.10                       # tolerance, relative to |baseline| (optional, default 0)
