@@ -389,3 +389,22 @@ def test_cosine_lr_schedule_decays_over_the_epochs(tokenizer) -> None:
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ParamsError, match="student.lr_schedule"):
         StudentModule(student, vae, {}, 1e-3, lr_schedule="step")
+
+
+def test_wo_bert_encoder_defaults_to_berts_depth_and_width(tokenizer) -> None:
+    """The w/o-BERT ablation (text_encoder=transformer) has "the same number of layers and
+    dimensions" as the BERT by default (params.yaml: student.scratch_layers null)."""
+    from conftest import ROOT
+
+    from pipeline.config import load_params, parse_section
+    from pipeline.stages.train_student import StudentSection
+
+    sec = parse_section(load_params(ROOT / "params.yaml"), "student", StudentSection)
+    assert sec.model.scratch_layers is None
+    bert = _tiny_bert_config(tokenizer)
+    bert.num_hidden_layers = 3
+    config = StudentConfig(max_frames=10, latent=4, n_features=4, text_encoder="transformer", **TINY)
+    student = Student(config, bert, load_pretrained=False)
+    assert isinstance(student.encoder, ScratchEncoder)
+    layers = [m for m in student.encoder.modules() if isinstance(m, nn.TransformerEncoderLayer)]
+    assert len(layers) == 3 and layers[0].self_attn.embed_dim == bert.hidden_size
