@@ -205,3 +205,24 @@ def test_params_expose_only_the_declared_sections() -> None:
         params["vae"]
     with pytest.raises(ParamsError, match="missing 'normalise'"):  # declared, absent from params.yaml
         Params(resolved, ("normalise",), "normalise")["normalise"]
+
+
+def test_corpus_files_name_the_index_and_meta_that_a_store_writes(tmp_path: Path) -> None:
+    """The fixed evaluators' data dependency: the files of a split that hold no poses."""
+    from pipeline.data.store import corpus_files
+
+    store = SplitStore.from_sequences(
+        [np.zeros((3, 2, 3), np.float32)], [{"name": "a", "text": "x ."}], ["j0", "j1"], ["x", "y", "z"]
+    )
+    for split in ("train", "dev"):
+        store.save(tmp_path / split)
+    files = corpus_files(tmp_path, ("train", "dev"))
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "train/index.jsonl",
+        "train/meta.json",
+        "dev/index.jsonl",
+        "dev/meta.json",
+    ]
+    assert all(f.is_file() for f in files)
+    written = {p.name for p in (tmp_path / "train").iterdir()}
+    assert "poses.npy" in written and "poses.npy" not in {f.name for f in files}
