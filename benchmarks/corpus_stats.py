@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -31,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs import write_section  # noqa: E402
 from pipeline.config import check_seed, deep_merge, parse_section, read_yaml  # noqa: E402
 from pipeline.data.store import SPLITS  # noqa: E402
 from pipeline.synth.body import make_signers  # noqa: E402
@@ -38,7 +38,6 @@ from pipeline.synth.corpus import SynthConfig  # noqa: E402
 from pipeline.synth.grammar import sample_corpus  # noqa: E402
 from pipeline.synth.motion import build_controls  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 PHOENIX = {  # Camgoz et al. 2018, as stated in issue 13 / the paper §5 (14 words, 9-10 glosses, 116 frames)
     "sentences": {"train": 7096, "dev": 519, "test": 642},
     "words": {"vocab": 2887, "per_sentence": 14.0},
@@ -161,11 +160,7 @@ def write_docs(r: dict[str, Any]) -> None:
         "issue 13 and the paper §5 (Camgoz et al. 2018); `–` = not verified here.\n\n" + table + "\n"
         f"Sampling took {d['seconds']} s (default) and {p['seconds']} s (paper sizes).\n"
     )
-    text = DOCS.read_text()
-    pattern = re.compile(r"(## Corpus statistics vs PHOENIX-2014T\n)(.*?)(?=\n## |\Z)", re.S)
-    if not pattern.search(text):
-        text = text.rstrip("\n") + "\n\n## Corpus statistics vs PHOENIX-2014T\n"
-    DOCS.write_text(pattern.sub(lambda m: m.group(1) + "\n" + body, text, count=1))
+    write_section("Corpus statistics vs PHOENIX-2014T", body)
 
 
 if __name__ == "__main__":

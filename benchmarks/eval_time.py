@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs import write_section  # noqa: E402
 from pipeline.config import check_seed, load_params, parse_section  # noqa: E402
 from pipeline.data.skeleton import part_slices  # noqa: E402
 from pipeline.data.store import SplitStore  # noqa: E402
@@ -50,7 +50,6 @@ from pipeline.models.fgd_encoder import FGDEncoder, load_fgd_encoder  # noqa: E4
 from pipeline.stages.train_backtranslator import BackTranslatorSection  # noqa: E402
 from pipeline.stages.train_fgd_encoder import FGDEncoderSection  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 WORDS = "am montag regen sonne im norden süden kalt warm wind es wird morgen heute .".split()  # noqa: SIM905
 
 
@@ -210,11 +209,7 @@ def write_docs(r: dict) -> None:
         f"Machine: {r['cpus']} CPU cores, {r['threads']} torch threads, Python {r['python']}, "
         f"torch {r['torch']}, shared with other jobs while measured (figures vary by tens of percent).\n"
     )
-    text = DOCS.read_text()
-    pattern = re.compile(r"(## Evaluation time\n)(.*?)(?=\n## |\Z)", re.S)
-    if not pattern.search(text):
-        text = text.rstrip("\n") + "\n\n## Evaluation time\n"
-    DOCS.write_text(pattern.sub(lambda m: m.group(1) + "\n" + body, text, count=1))
+    write_section("Evaluation time", body)
 
 
 if __name__ == "__main__":

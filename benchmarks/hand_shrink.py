@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs import write_section  # noqa: E402
 from pipeline.data.skeleton import part_bones, part_slices  # noqa: E402
 from pipeline.data.store import SplitStore  # noqa: E402
 from pipeline.data.transform import UnitRange  # noqa: E402
 from pipeline.evaluation.metrics import realism_ratios  # noqa: E402
 from pipeline.inference import load_student  # noqa: E402
 from pipeline.models.vae import load_vae  # noqa: E402
-
-DOCS = ROOT / "docs" / "benchmarks.md"
 
 
 @torch.no_grad()
@@ -107,11 +105,7 @@ def write_docs(r: dict[str, Any]) -> None:
         + head
         + rows
     )
-    text = DOCS.read_text()
-    pattern = re.compile(r"(## Where the hands shrink\n)(.*?)(?=\n## |\Z)", re.S)
-    if not pattern.search(text):
-        text = text.rstrip("\n") + "\n\n## Where the hands shrink\n"
-    DOCS.write_text(pattern.sub(lambda m: m.group(1) + "\n" + body, text, count=1))
+    write_section("Where the hands shrink", body)
 
 
 if __name__ == "__main__":
