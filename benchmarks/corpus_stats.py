@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
 from collections import Counter
@@ -158,7 +160,9 @@ def write_docs(r: dict[str, Any]) -> None:
         "Script: `benchmarks/corpus_stats.py` (`python -m benchmarks.corpus_stats --write-docs`): the "
         "sentences and frame counts `synthesize` draws (no poses). PHOENIX-2014T: the values stated in "
         "issue 13 and the paper §5 (Camgoz et al. 2018); `–` = not verified here.\n\n" + table + "\n"
-        f"Sampling took {d['seconds']} s (default) and {p['seconds']} s (paper sizes).\n"
+        f"Sampling took {d['seconds']} s (default) and {p['seconds']} s (paper sizes) on "
+        f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), Python "
+        f"{platform.python_version()}.\n"
     )
     write_section("Corpus statistics vs PHOENIX-2014T", body)
 
