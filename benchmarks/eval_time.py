@@ -155,7 +155,7 @@ def main() -> None:
                 n_sent += len(seqs)
                 n_frames += sum(len(s) for s in seqs)
                 gen_feats = WindowFeatures(fgd_encoder, seqs)
-                parts["fgd"] += timed(scorer._fgd, ref_feats, gen_feats, len(refs), ref_len)[1]
+                parts["fgd"] += timed(scorer.fgd_readings, ref_feats, gen_feats, len(refs), ref_len)[1]
                 parts["backtranslate"] += timed(translate, backtranslator, vocab, seqs, cfg.batch_size)[1]
                 if glosses is not None:
                     parts["recognise"] += timed(recognise, backtranslator, glosses, seqs, cfg.batch_size)[1]

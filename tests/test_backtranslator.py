@@ -41,6 +41,23 @@ SENTENCES = ["am montag regen .", "im norden sonne .", "morgen wird es kalt .", 
 GLOSSES = ["MONTAG REGEN", "NORD SONNE", "MORGEN KALT", "SUED WIND"]
 
 
+@torch.no_grad()
+def _model_greedy(slt: BackTranslator, poses, lengths, max_tokens: int | None = None) -> list[list[int]]:
+    """Independent reference: the plain greedy loop over the network (ids after ``<bos>``, 0-padded)."""
+    max_tokens = max_tokens or slt.config.max_tokens
+    memory, pad = slt.encode(poses, lengths)
+    tokens = torch.full((poses.shape[0], 1), 1, dtype=torch.long)
+    done = torch.zeros(poses.shape[0], dtype=torch.bool)
+    for _ in range(max_tokens + 1):
+        nxt = slt.decode(tokens, memory, pad)[:, -1].argmax(-1)
+        nxt = torch.where(done, torch.zeros_like(nxt), nxt)
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        done |= nxt == 2
+        if bool(done.all()):
+            break
+    return [row[1:].tolist() for row in tokens]
+
+
 def _motion(k: int, n_frames: int, joints: int = 4) -> np.ndarray:
     """Sentence ``k``'s smooth motion: distinct frequencies per sentence, values in [0.2, 0.8]."""
     t = np.arange(n_frames)[:, None, None] / 25.0
@@ -74,7 +91,7 @@ def test_slt_shapes_and_padding_invariance() -> None:
     # the short sequence's output does not depend on the padding after it
     alone = slt(poses[:1, :9], lengths[:1], tokens[:1])
     torch.testing.assert_close(slt(poses, lengths, tokens)[:1], alone, atol=1e-5, rtol=1e-4)
-    out = slt.greedy(poses, lengths, max_tokens=5)
+    out = _model_greedy(slt, poses, lengths, max_tokens=5)
     assert len(out) == 2 and all(len(o) <= 6 for o in out)
     with pytest.raises(ValueError, match=r"poses \[B, T, 12\]"):
         slt.encode(torch.rand(1, 5, 11), torch.tensor([5]))
@@ -227,7 +244,7 @@ def test_beam_size_one_is_greedy() -> None:
     loop = _table_step({(A,) * k: {A: 1.0} for k in range(10)})
     assert beam_search(loop, 1, 1, max_len=3) == [[A] * 4]
     assert beam_search(loop, 1, 3, max_len=3) == [[A] * 4]
-    # the network: beam 1 = BackTranslator.greedy token by token (up to <eos>)
+    # the network: beam 1 = the plain greedy loop (_model_greedy) token by token (up to <eos>)
     torch.manual_seed(1)
     slt = BackTranslator(
         BackTranslatorConfig(n_features=12, vocab_size=9, d_model=16, heads=2, enc_layers=1, dec_layers=1)
@@ -237,12 +254,12 @@ def test_beam_size_one_is_greedy() -> None:
     sizes = (9, 20, 14, 5)
     seqs = [(i + 1) * np.random.default_rng(i).random((n, 12), dtype=np.float32) for i, n in enumerate(sizes)]
     poses, lengths = pad_sequences(seqs)
-    greedy = [row[: row.index(2) + 1] if 2 in row else row for row in slt.greedy(poses, lengths, 6)]
+    greedy = [row[: row.index(2) + 1] if 2 in row else row for row in _model_greedy(slt, poses, lengths, 6)]
     assert [len(g) for g in greedy] == [7, 7, 5, 5]
     assert slt.generate(poses, lengths, beam_size=1, max_tokens=6) == greedy
     vocab = Vocab([*Vocab.build([]).itos, *"abcde"])
     clipped, clipped_lengths = pad_sequences([np.clip(x, 0, 1) for x in seqs])  # translate clips to [0, 1]
-    expected = [vocab.decode(g) for g in slt.greedy(clipped, clipped_lengths)]
+    expected = [vocab.decode(g) for g in _model_greedy(slt, clipped, clipped_lengths)]
     assert translate(slt, vocab, seqs, batch_size=3, beam_size=1) == expected
 
 

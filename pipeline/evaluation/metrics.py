@@ -31,17 +31,21 @@ from pipeline.evaluation.text_metrics import MetricError
 # -- FGD ----------------------------------------------------------------------------------------
 
 
-def _psd_sqrt(sigma: np.ndarray, name: str, tol: float) -> np.ndarray:
-    """Symmetric square root of a covariance via ``eigh``; eigenvalues below 0 by more than ``tol``
-    x the largest raise :class:`MetricError` (not a covariance), round-off negatives become 0."""
-    sym = (sigma + sigma.T) / 2.0
-    values, vectors = np.linalg.eigh(sym)
+def _check_psd(values: np.ndarray, name: str, tol: float) -> None:
+    """Eigenvalues below 0 by more than ``tol`` x the largest: not a covariance."""
     top = max(float(np.abs(values).max()), 1e-300)
     if values.min() < -tol * top:
         raise MetricError(
             f"frechet_distance: {name} is not positive semi-definite (eigenvalue {values.min():.3g}, "
             f"largest {top:.3g})"
         )
+
+
+def _psd_sqrt(sigma: np.ndarray, name: str, tol: float) -> np.ndarray:
+    """Symmetric square root of a covariance via ``eigh`` (checked by :func:`_check_psd`; round-off
+    negatives become 0)."""
+    values, vectors = np.linalg.eigh((sigma + sigma.T) / 2.0)
+    _check_psd(values, name, tol)
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
@@ -72,8 +76,9 @@ def frechet_distance(
         if not np.isfinite(arr).all():
             raise MetricError(f"frechet_distance: {name} has non-finite values")
     root = _psd_sqrt(sigma1, "sigma1", tol)
-    _psd_sqrt(sigma2, "sigma2", tol)  # checks sigma2 the same way
-    inner = np.linalg.eigvalsh((root @ sigma2 @ root + (root @ sigma2 @ root).T) / 2.0)
+    _check_psd(np.linalg.eigvalsh((sigma2 + sigma2.T) / 2.0), "sigma2", tol)
+    product = root @ sigma2 @ root
+    inner = np.linalg.eigvalsh((product + product.T) / 2.0)
     covmean_trace = float(np.sqrt(np.clip(inner, 0.0, None)).sum())
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * covmean_trace)

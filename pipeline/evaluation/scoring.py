@@ -115,6 +115,9 @@ class WindowFeatures:
     def __init__(self, encoder: FGDEncoder, seqs: Sequence[np.ndarray]) -> None:
         self.encoder, self.seqs = encoder, seqs
         self._cache: dict[tuple[int, int, int, bool], np.ndarray] = {}
+        # each sequence's first index holding the same array (Mean/Random-single repeat one sequence)
+        first: dict[int, int] = {}
+        self._first = [first.setdefault(id(s), k) for k, s in enumerate(seqs)]
 
     def _embed(self, keys: list[tuple[int, int, int, bool]]) -> None:
         """Fill the cache for ``(sequence id, lo, hi, paired)`` keys in one encoder pass."""
@@ -134,15 +137,7 @@ class WindowFeatures:
 
     def _ids(self, idx: Sequence[int], lo: int, hi: int | None) -> list[tuple[int, int, int]]:
         top = [len(self.seqs[i]) if hi is None else min(hi, len(self.seqs[i])) for i in idx]
-        return [(self._canon(i), lo, t) for i, t in zip(idx, top, strict=True) if t > lo]
-
-    def _canon(self, i: int) -> int:
-        """The first index holding the same array (Mean/Random-single repeat one sequence)."""
-        first = getattr(self, "_first", None)
-        if first is None:
-            seen: dict[int, int] = {}
-            first = self._first = [seen.setdefault(id(s), k) for k, s in enumerate(self.seqs)]
-        return first[i]
+        return [(self._first[i], lo, t) for i, t in zip(idx, top, strict=True) if t > lo]
 
     def pooled(self, idx: Sequence[int], lo: int = 0, hi: int | None = None) -> np.ndarray:
         """Windows of ``seqs[i][lo:hi]`` for ``i`` in ``idx`` (empty spans skipped), stacked."""
@@ -207,8 +202,11 @@ class Scorer:
             if not np.isfinite(g).all():
                 raise MetricError(f"{where}: system {name!r} sentence {i} has non-finite values")
 
-    def _fgd(self, ref: WindowFeatures, gen: WindowFeatures, n: int, ref_len: np.ndarray) -> dict[str, float]:
-        """Both FGD readings overall and over the Table-2 spans; ``skipped`` counts missing spans."""
+    def fgd_readings(
+        self, ref: WindowFeatures, gen: WindowFeatures, n: int, ref_len: np.ndarray
+    ) -> dict[str, float]:
+        """Both FGD readings of ``n`` sentences overall and over the Table-2 spans (``ref_len``: the
+        reference lengths); ``skipped`` counts the spans without a value."""
         every = range(n)
         for f in (ref, gen):
             f.prefetch_paired()
@@ -266,7 +264,7 @@ class Scorer:
             t0 = time.perf_counter()
             gen_len = np.array([len(g) for g in gens])
             gen_feats = WindowFeatures(self.fgd_encoder, gens)
-            m: dict[str, Any] = self._fgd(ref_feats, gen_feats, len(refs), ref_len)
+            m: dict[str, Any] = self.fgd_readings(ref_feats, gen_feats, len(refs), ref_len)
             m["fgd_pooled_x10"], m["fgd_paired_x10"] = 10.0 * m["fgd_pooled"], 10.0 * m["fgd_paired"]
             hyps = translate(self.backtranslator, self.vocab, gens, self.batch_size)
             m.update(score(hyps, texts))

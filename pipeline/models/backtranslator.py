@@ -25,9 +25,8 @@ Decoding (:meth:`BackTranslator.generate`) is :func:`beam_search`, batched over 
 memory is expanded to ``B * beam``), with the GNMT / SLT length penalty: a finished hypothesis of
 ``|Y|`` generated tokens (its ``<eos>`` included) scores ``log P(Y) / ((5 + |Y|) / 6) ** alpha``.
 ``beam_size`` and ``length_penalty`` (alpha) are saved in the config, so evaluation decodes with the
-setting chosen on dev; ``beam_size = 1`` is greedy decoding (:meth:`BackTranslator.greedy`,
-identical token by token). The search takes a ``step(tokens) -> log-probs`` callable and is
-independent of the network.
+setting chosen on dev; ``beam_size = 1`` is greedy decoding. The search takes a
+``step(tokens) -> log-probs`` callable and is independent of the network.
 """
 
 from __future__ import annotations
@@ -444,25 +443,6 @@ class BackTranslator(nn.Module):
             out["ctc"] = self.ctc_loss(memory, pad, glosses, gloss_lengths)
             out["total"] = out["ce"] + gloss_weight * out["ctc"]
         return out
-
-    @torch.no_grad()
-    def greedy(
-        self, poses: torch.Tensor, lengths: torch.Tensor, max_tokens: int | None = None
-    ) -> list[list[int]]:
-        """Greedy decoding: word ids per sequence (without ``<bos>``, up to ``<eos>``, then 0-padded)."""
-        max_tokens = max_tokens or self.config.max_tokens
-        memory, pad = self.encode(poses, lengths)
-        B = poses.shape[0]
-        tokens = torch.full((B, 1), 1, dtype=torch.long, device=poses.device)
-        done = torch.zeros(B, dtype=torch.bool, device=poses.device)
-        for _ in range(max_tokens + 1):
-            nxt = self.decode(tokens, memory, pad)[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.zeros_like(nxt), nxt)  # pad after <eos>
-            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-            done |= nxt == 2
-            if bool(done.all()):
-                break
-        return [row[1:].tolist() for row in tokens]
 
     @torch.no_grad()
     def generate(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,16 +183,17 @@ class BackTranslatorModule(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.sec.fit.lr, weight_decay=self.sec.weight_decay)
 
 
-def oov_rate(texts: list[str], vocab: Vocab) -> float:
-    """Share of word tokens of ``texts`` not in ``vocab``."""
-    toks = [w for t in texts for w in words(t)]
+def oov_rate(
+    texts: list[str], vocab: Vocab | GlossVocab, tokens: Callable[[str], list[str]] = words
+) -> float:
+    """Share of the tokens of ``texts`` (word tokens by default) not in ``vocab``."""
+    toks = [w for t in texts for w in tokens(t)]
     return float(np.mean([w not in vocab.stoi for w in toks])) if toks else 0.0
 
 
 def gloss_oov_rate(glosses: list[str], vocab: GlossVocab) -> float:
     """Share of gloss tokens of ``glosses`` not in ``vocab``."""
-    toks = [g for s in glosses for g in gloss_tokens(s)]
-    return float(np.mean([g not in vocab.stoi for g in toks])) if toks else 0.0
+    return oov_rate(glosses, vocab, gloss_tokens)
 
 
 def check_glosses(pairs: Pairs, where: str | Path) -> None:
