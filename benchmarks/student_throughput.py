@@ -114,7 +114,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     batch_size = sec.fit.batch_size
 
-    cached = student.encoder_is_fixed and sec.cache_encoder
+    cached = student.encoder_has_fixed_part and sec.cache_encoder
     encode_s = 0.0
 
     def batch() -> dict[str, torch.Tensor]:

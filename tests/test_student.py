@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -321,16 +324,31 @@ def _tiny_bert_config(tokenizer):
     )
 
 
-def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer) -> None:
+@pytest.mark.parametrize("train_layers", [None, 0, 1], ids=["frozen", "train_layers=0", "top-1-of-2"])
+def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer, train_layers: int | None) -> None:
+    """The cache of the encoder's fixed part (all of a frozen BERT; embeddings + layer 0 of a 2-layer
+    BERT whose top layer trains) gives the uncached losses and gradients; the fixed part gets none."""
     from pipeline.data.sequences import StateCollate
     from pipeline.models.student import encode_texts
 
     torch.manual_seed(0)
-    config = StudentConfig(max_frames=10, latent=4, n_features=9, dropout=0.0, freeze_bert=True, **TINY)
-    student = Student(config, _tiny_bert_config(tokenizer), load_pretrained=False)
+    frozen = train_layers is None
+    config = StudentConfig(
+        max_frames=10,
+        latent=4,
+        n_features=9,
+        dropout=0.0,
+        freeze_bert=frozen,
+        train_layers=train_layers,
+        **TINY,
+    )
+    bert = _tiny_bert_config(tokenizer)
+    bert.num_hidden_layers, bert.hidden_dropout_prob, bert.attention_probs_dropout_prob = 2, 0.0, 0.0
+    student = Student(config, bert, load_pretrained=False)
     vae = VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4))
     module = StudentModule(student, vae, {"pose": 1.0, "distil": 1.0, "length": 1.0}, 1e-3).train()
-    assert student.encoder_is_fixed and not student.encoder.model.training  # BERT dropout off
+    assert student.encoder_has_fixed_part and not student.encoder.model.embeddings.training  # dropout off
+    assert student.encoder_is_fixed == (train_layers in (None, 0))
     texts = ["am tag regen", "morgen sonne und wind im norden", "kalt"]
     rng = np.random.default_rng(0)
     frames = [rng.random((n, 9), dtype=np.float32) for n in (4, 10, 7)]
@@ -351,11 +369,68 @@ def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer) -> No
             ref = {k: v.item() for k, v in losses.items()}
     for key, value in losses.items():
         assert value.item() == pytest.approx(ref[key], rel=1e-5), key
-    assert set(grads[0]) == set(grads[1]) and not any(n.startswith("encoder.") for n in grads[0])
+    encoder_grads = {n for n in grads[0] if n.startswith("encoder.")}
+    if train_layers == 1:  # exactly the top layer's parameters
+        top = {n for n, _ in student.named_parameters() if n.startswith("encoder.model.encoder.layer.1.")}
+        assert encoder_grads == top and top
+    else:
+        assert not encoder_grads
+    assert set(grads[0]) == set(grads[1])
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
     with pytest.raises(KeyError, match="no cached encoder states for text 'neu'"):
         StateCollate(cache, 10)([("neu", frames[0])])
+
+
+def _default_student_section() -> Any:
+    from pipeline.config import deep_merge, parse_section, read_yaml
+    from pipeline.stages.train_student import StudentSection
+
+    raw = read_yaml(Path(__file__).resolve().parents[1] / "params.yaml", "params", ValueError)
+    params = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, raw["profiles"]["default"])
+    return parse_section(params, "student", StudentSection)
+
+
+def test_distil_and_length_losses_reach_the_encoder_by_default(tokenizer) -> None:
+    """In params.yaml's default configuration the trained encoder layers are shared by Eq. 11's terms:
+    L_distil and L_length alone each give them a non-zero gradient (issue 13: KD can change DurACC
+    only through the encoder); with ``freeze_bert: true`` (the quick mode) they reach none of it."""
+    sec = _default_student_section()
+    assert not sec.model.freeze_bert and sec.model.text_encoder == "bert"
+    config = dataclasses.replace(sec.model, max_frames=12, latent=4, n_features=9, dropout=0.0)
+    torch.manual_seed(0)
+    student = Student(config, load_encoder_config(config.pretrained))
+    trained = {n for n, p in student.named_parameters() if p.requires_grad and n.startswith("encoder.")}
+    assert trained, "the default configuration trains no encoder parameter"
+    enc = tokenize(tokenizer, ["morgen regen im norden", "heute sonne"])
+    poses, lengths = pad_sequences([np.full((n, 9), 0.5, np.float32) for n in (5, 12)], 12)
+    vae = VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4)).eval().requires_grad_(False)
+    for term in ("distil", "length", "pose"):
+        student.zero_grad()
+        out = student(enc["input_ids"], enc["attention_mask"])
+        student_losses(out, poses, lengths, vae, {"pose": 1.0, "distil": 1.0, "length": 1.0})[term].backward()
+        norms = {
+            n: float(p.grad.norm())
+            for n, p in student.named_parameters()
+            if n in trained and p.grad is not None
+        }
+        assert set(norms) == trained and sum(norms.values()) > 0, term
+    frozen = Student(dataclasses.replace(config, freeze_bert=True), load_encoder_config(config.pretrained))
+    assert not any(p.requires_grad for n, p in frozen.named_parameters() if n.startswith("encoder."))
+
+
+def test_bert_lr_puts_the_pretrained_layers_in_their_own_group(tokenizer) -> None:
+    config = StudentConfig(max_frames=10, latent=4, n_features=9, train_layers=1, **TINY)
+    bert = _tiny_bert_config(tokenizer)
+    bert.num_hidden_layers = 2
+    student = Student(config, bert, load_pretrained=False)
+    vae = VAE(VAEConfig(n_features=9, hidden=[8, 6], latent=4))
+    groups = StudentModule(student, vae, {}, 1e-3, bert_lr=1e-5).configure_optimizers().param_groups
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    encoder = {id(p) for n, p in student.named_parameters() if n.startswith("encoder.") and p.requires_grad}
+    assert sorted(by_lr) == [1e-5, 1e-3] and by_lr[1e-5] == encoder
+    single = StudentModule(student, vae, {}, 1e-3).configure_optimizers().param_groups
+    assert len(single) == 1 and single[0]["lr"] == 1e-3
 
 
 def test_encode_texts_needs_a_frozen_pretrained_encoder(tokenizer) -> None:

