@@ -19,6 +19,7 @@ from pipeline.tools.report.experiment_tables import (
     table3a,
     table3b,
 )
+from pipeline.tools.report.grid import claims_table, grid_table
 from pipeline.tools.report.plot import plot
 from pipeline.tools.report.runs import ExpRun, ReportError, load_runs, open_store, select
 from pipeline.training import tracking
@@ -38,6 +39,8 @@ def render(
         table3b(runs),
         ablations(runs),
         seeds_table(all_runs, profile),
+        grid_table(all_runs, profile),
+        claims_table(all_runs, profile),
         runs_table(all_runs, runs),
     ]
     for t in tables:
@@ -89,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in runs:
         extra = f" (newest of {len(r.older) + 1})" if r.older else ""
         print(f"{r.profile:>8} {r.variant:<24} {r.name}{extra}")
-    print(f"report: {args.out / 'report.md'} (+ table*.md/csv, ablations, seeds, runs, report.png)")
+    extras = "table*.md/csv, ablations, seeds, grid, claims, runs, report.png"
+    print(f"report: {args.out / 'report.md'} (+ {extras})")
     return 0
 
 
