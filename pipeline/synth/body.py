@@ -21,9 +21,12 @@ N_RAW = len(RAW_JOINTS)
 _B = {name: i for i, name in enumerate(BODY25)}  # BODY_25 index = raw index of the body joints
 
 
+LEFT_HANDED_SHARE = 0.15  # default share of left-handed signers (params synthetic.signing.left_handed)
+
+
 @dataclass(frozen=True)
 class Signer:
-    """Body proportions (metres), signing speed and camera placement of one signer."""
+    """Body proportions (metres), signing style and camera placement of one signer."""
 
     name: str
     shoulder_width: float  # 0.36..0.44
@@ -37,14 +40,22 @@ class Signer:
     offset_x: float  # lateral placement in the image (m)
     offset_y: float  # vertical placement (m)
     sway: float  # torso/head sway amplitude (rad)
+    # signing style
+    left_handed: bool = False  # the dominant hand is the left (signs mirrored)
+    space: float = 1.0  # signing-space size: movement amplitude and reach of neutral-space loci
+    sloppiness: float = 0.0  # handshapes blended this far toward the relaxed hand (0..0.3)
+    smoothness: float = 1.0  # transition low-pass width factor (0.8..1.3)
+    expressivity: float = 1.0  # amplitude of brows, mouthing, nods and shakes (0.7..1.3)
+    blink_rate: float = 0.3  # spontaneous blinks per second
 
     def to_dict(self) -> dict[str, float | str]:
         """Plain dict for metadata."""
         return asdict(self)
 
 
-def make_signers(n: int, rng: np.random.Generator) -> list[Signer]:
-    """``n`` signers whose proportions and speeds are spread over realistic ranges."""
+def make_signers(n: int, rng: np.random.Generator, left_handed: float = LEFT_HANDED_SHARE) -> list[Signer]:
+    """``n`` signers whose proportions, speeds and styles are spread over realistic ranges;
+    ``round(left_handed * n)`` of them are left-handed."""
 
     def spread(lo: float, hi: float) -> np.ndarray:
         grid = (np.arange(n) + rng.uniform(0.2, 0.8, n)) / n  # stratified, then shuffled
@@ -53,8 +64,8 @@ def make_signers(n: int, rng: np.random.Generator) -> list[Signer]:
     size = spread(0.92, 1.08)  # overall body size, correlated proportions
     sw, speed = spread(0.36, 0.44), spread(0.8, 1.25)
     hand = spread(0.18, 0.20)
-    return [
-        Signer(
+    body = [
+        dict(
             name=f"Signer{i + 1:02d}",
             shoulder_width=float(sw[i]),
             upper_arm=float(0.30 * size[i] * rng.uniform(0.97, 1.03)),
@@ -69,6 +80,22 @@ def make_signers(n: int, rng: np.random.Generator) -> list[Signer]:
             sway=float(rng.uniform(0.01, 0.03)),
         )
         for i in range(n)
+    ]
+    # style: drawn after the proportions, so that those stay as they were for a seed
+    space, slop, smooth = spread(0.85, 1.15), spread(0.0, 0.3), spread(0.8, 1.3)
+    expr, blink = spread(0.7, 1.3), spread(0.15, 0.45)
+    left = set(rng.permutation(n)[: round(left_handed * n)].tolist())
+    return [
+        Signer(
+            **b,
+            left_handed=i in left,
+            space=float(space[i]),
+            sloppiness=float(slop[i]),
+            smoothness=float(smooth[i]),
+            expressivity=float(expr[i]),
+            blink_rate=float(blink[i]),
+        )  # fmt: skip
+        for i, b in enumerate(body)
     ]
 
 
@@ -207,6 +234,11 @@ def _face_template() -> np.ndarray:
 
 FACE_TEMPLATE = _face_template()
 _LOWER_LIP = np.r_[55:60, 65:68]
+_UPPER_LID, _LOWER_LID = np.r_[37:39, 43:45], np.r_[40:42, 46:48]
+_PUPILS = np.r_[68:70]
+_CORNERS, _CORNER_SIDE = np.r_[48, 54, 60, 64], np.array([-1.0, 1.0, -1.0, 1.0])
+_LIPS_MID = np.r_[49:54, 55:60, 61:64, 65:68]
+_INNER_BROWS, _INNER_SIDE = np.r_[20:22, 22:24], np.array([-1.0, -1.0, 1.0, 1.0])
 _JAW_LOW = np.arange(4, 13)
 _BROWS = np.arange(17, 27)
 # BODY_25 head joints (HEAD_JOINTS) in the head frame
@@ -217,11 +249,28 @@ HEAD_POINTS = np.array(
 )  # fmt: skip
 
 
-def face_points(brows: np.ndarray, mouth: np.ndarray, scale: float) -> np.ndarray:
-    """Face ``[T, 70, 3]`` in the head frame; ``brows`` in [-1, 1] raises/lowers the brows,
-    ``mouth`` in [0, 1] opens the jaw."""
+def face_points(
+    brows: np.ndarray,
+    mouth: np.ndarray,
+    scale: float,
+    eyes: np.ndarray | None = None,
+    lips: np.ndarray | None = None,
+) -> np.ndarray:
+    """Face ``[T, 70, 3]`` in the head frame; ``brows`` in [-1, 1] raises/lowers the brows (a
+    furrow also pulls the inner brows together), ``mouth`` in [0, 1] opens the jaw, ``eyes`` in
+    [0, 1] closes the eyelids (1 = closed), ``lips`` in [-1, 1] rounds (+, corners in and lips
+    forward) or spreads (-) the mouth."""
     pts = np.broadcast_to(FACE_TEMPLATE * scale, (len(brows), 70, 3)).copy()
     pts[:, _BROWS, 1] += 0.007 * scale * brows[:, None]
+    furrow = np.clip(-brows, 0, None)[:, None]
+    pts[:, _INNER_BROWS, 0] -= 0.004 * scale * furrow * _INNER_SIDE
+    if eyes is not None:
+        pts[:, _UPPER_LID, 1] -= 0.0075 * scale * eyes[:, None]
+        pts[:, _LOWER_LID, 1] += 0.0010 * scale * eyes[:, None]
+        pts[:, _PUPILS, 1] -= 0.0035 * scale * eyes[:, None]
+    if lips is not None:
+        pts[:, _CORNERS, 0] -= 0.006 * scale * lips[:, None] * _CORNER_SIDE
+        pts[:, _LIPS_MID, 2] += 0.004 * scale * np.clip(lips, 0, None)[:, None]
     pts[:, _LOWER_LIP, 1] -= 0.022 * scale * mouth[:, None]
     jaw_w = np.sin(np.linspace(0, np.pi, len(_JAW_LOW)))
     pts[:, _JAW_LOW, 1] -= 0.015 * scale * mouth[:, None] * jaw_w[None]
@@ -249,6 +298,8 @@ class Controls:
     mouth: np.ndarray  # [T]
     head: np.ndarray  # [T,3] head pitch/yaw/roll
     torso: np.ndarray  # [T,3] torso sway
+    eyes: np.ndarray | None = None  # [T] eyelid closure, 0 open .. 1 closed (blinks)
+    lips: np.ndarray | None = None  # [T] lip rounding (+) / spreading (-) of mouthing
 
 
 def _orthonormal(u: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +357,7 @@ def pose_body_frame(s: Signer, c: Controls) -> np.ndarray:
     head = (HEAD_POINTS * s.head) @ rh.transpose(0, 2, 1)
     for k, name in enumerate(HEAD_JOINTS):
         J[:, RAW[f"body_{name}"]] = head[:, k]
-    J[:, RAW_FACE] = face_points(c.brows, c.mouth, s.head) @ rh.transpose(0, 2, 1)
+    J[:, RAW_FACE] = face_points(c.brows, c.mouth, s.head, c.eyes, c.lips) @ rh.transpose(0, 2, 1)
     # arms and hands
     for sgn, sh, el, wr, hand_slice, palm, u, n, ang, spr, opp, side in (
         (-1, *_ARM["r"], RAW_RHAND, c.palm_r, c.u_r, c.n_r, c.ang_r, c.spread_r, c.opp_r, "right"),

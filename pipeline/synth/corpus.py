@@ -6,7 +6,7 @@ Output layout under ``out`` (see docs/ARCHITECTURE.md, section *synthesize*)::
     annotations/PHOENIX-2014-T.<split>.corpus.csv   name|video|start|end|speaker|orth|translation
     gt3d/<split>/        SplitStore: true 3D of the 137 raw joints for every JSON frame,
                          camera coords (m); extra.camera = intrinsics
-    signers.json         signer proportions and speeds
+    signers.json         signer proportions, speeds and signing styles
     stats.json           counts (frames, empty and two-person frames, undetected joints)
 
 Every sequence draws from its own generator ``default_rng([seed, split, i])``, so the output is
@@ -32,8 +32,8 @@ from pipeline.data.skeleton import RAW_JOINTS
 from pipeline.data.store import SPLITS, SplitStore
 from pipeline.synth.body import make_camera, make_signers, pose_body_frame, to_camera
 from pipeline.synth.detector import DetectorConfig, detect
-from pipeline.synth.grammar import sample_corpus
-from pipeline.synth.motion import build_controls
+from pipeline.synth.grammar import TextConfig, sample_corpus
+from pipeline.synth.motion import SigningConfig, build_controls
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,12 @@ class SynthConfig:
     n_signers: int = param(6, gt=0)
     fps: float = param(25.0, gt=0)
     image_size: tuple[int, int] = (210, 260)  # width, height
-    min_glosses: int = param(3, gt=0)
-    max_glosses: int = param(8, gt=0)
+    min_glosses: int = param(1, gt=0)  # glosses per sentence (PHOENIX-2014T: 1 .. >20, mean ~9.5)
+    max_glosses: int = param(20, gt=0)
     max_frames: int = param(200, gt=0)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
 
     def __post_init__(self) -> None:
         if min(self.image_size) <= 0:
@@ -80,8 +82,10 @@ def generate_corpus(cfg: SynthConfig, seed: int, out: str | Path) -> dict[str, A
     t0 = time.perf_counter()
     width, height = cfg.image_size
     cam = make_camera(width, height)
-    signers = make_signers(cfg.n_signers, np.random.default_rng([seed, 11]))
-    sentences = sample_corpus(np.random.default_rng([seed, 7]), cfg.sizes, cfg.min_glosses, cfg.max_glosses)
+    signers = make_signers(cfg.n_signers, np.random.default_rng([seed, 11]), cfg.signing.left_handed)
+    sentences = sample_corpus(
+        np.random.default_rng([seed, 7]), cfg.sizes, cfg.min_glosses, cfg.max_glosses, cfg.text
+    )
     stats: dict[str, Any] = {"seed": seed, "splits": {}}
     # the many small JSON files are written by threads, overlapping file-system latency with
     # the numpy work; file contents do not depend on the order of writing
@@ -96,7 +100,7 @@ def generate_corpus(cfg: SynthConfig, seed: int, out: str | Path) -> dict[str, A
             for i, (text, gloss) in enumerate(sentences[split]):
                 rng = np.random.default_rng([seed, split_id, i])
                 signer = signers[int(rng.integers(len(signers)))]
-                controls = build_controls(gloss.split(), signer, rng, cfg.max_frames, cfg.fps)
+                controls = build_controls(gloss.split(), signer, rng, cfg.max_frames, cfg.fps, cfg.signing)
                 xyz = to_camera(pose_body_frame(signer, controls), signer, cam)
                 frames, det = detect(cam.project(xyz), width, height, rng, cfg.detector)
                 name = f"synth_{split}_{i:05d}"

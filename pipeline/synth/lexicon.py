@@ -1,18 +1,23 @@
-"""Parametric sign lexicon: every gloss is one fixed sign drawn from the gloss' own hash.
+"""Parametric sign lexicon: every gloss has 1..3 lexical variants drawn from the gloss' own hash.
 
 A :class:`Sign` has one or two hands (two-handed signs are mirror-symmetric or use the
 non-dominant hand as a static base), start and end palm location in signing space relative to
 the body, a path (straight, arc, circle, repeated), start/end handshape from
 :data:`HANDSHAPES` (17 finger configurations), start/end hand orientation (finger direction
-and palm normal), optional non-manual features (eyebrows, mouth opening) and a base duration.
-Because the sign depends only on the gloss string, the lexicon is the same for every seed,
-split and signer; signers and per-instance noise vary the execution.
+and palm normal), non-manual features (eyebrows, mouthing: amplitude and one opening/rounding
+per syllable of the gloss) and a base duration. Variant 0 (:func:`sign_for` ``(gloss)``) is drawn
+from ``crc32(gloss)``; variant ``v > 0`` differs from it in one aspect only, the way dialect
+variants do: another location, or another handshape, or another movement (:func:`n_variants`
+says how many a gloss has). Because signs depend only on the gloss string, the lexicon is the
+same for every seed, split and signer; which variant a signer prefers, signer style and
+per-instance noise vary the execution (:mod:`pipeline.synth.motion`).
 """
 
 from __future__ import annotations
 
+import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -103,8 +108,10 @@ class Sign:
     orient_start: int
     orient_end: int
     brows: float  # -1 furrow .. +1 raise, 0 neutral
-    mouth: float  # 0 closed .. 1 open (mouthing amplitude)
+    mouth: float  # mouthing amplitude, 0 closed .. 1 open (whether a sign is mouthed: motion)
     frames: int  # stroke duration at speed 1 (frames at 25 fps)
+    syllables: tuple[tuple[float, float], ...] = ((0.5, 0.0),)  # mouthing: (opening, rounding) each
+    variant: int = 0
 
 
 def _mirror(v: np.ndarray) -> np.ndarray:
@@ -121,9 +128,52 @@ def _in_front(p: np.ndarray) -> np.ndarray:
     return q
 
 
-@lru_cache(maxsize=4096)
-def sign_for(gloss: str) -> Sign:
-    """The fixed sign of ``gloss`` (deterministic in the gloss string only)."""
+def gloss_unit(gloss: str, what: str) -> float:
+    """A uniform number in [0, 1) fixed by ``gloss`` and the purpose ``what`` (crc32, no hash())."""
+    return zlib.crc32(f"{gloss}#{what}".encode()) / 2.0**32
+
+
+def n_variants(gloss: str, share_2: float, share_3: float) -> int:
+    """How many lexical variants ``gloss`` has: 3 for a ``share_3`` of the glosses, 2 for ``share_2``."""
+    u = gloss_unit(gloss, "variants")
+    return 3 if u < share_3 else 2 if u < share_2 + share_3 else 1
+
+
+# vowel -> (mouth opening, lip rounding: +1 rounded, -1 spread) of a mouthed syllable
+_VOWELS = {"A": (1.0, 0.0), "E": (0.6, -0.6), "I": (0.35, -1.0), "O": (0.7, 1.0), "U": (0.4, 1.0),
+           "AE": (0.8, -0.4), "OE": (0.6, 0.7), "UE": (0.4, 0.6), "EI": (0.8, -0.5), "AU": (0.9, 0.6),
+           "EU": (0.6, 0.5), "IE": (0.35, -1.0)}  # fmt: skip
+
+
+def syllables(gloss: str) -> tuple[tuple[float, float], ...]:
+    """Mouthing pattern of ``gloss``: (opening, rounding) of its first (up to) three vowel groups."""
+    groups = re.findall(r"AE|OE|UE|EI|AU|EU|IE|[AEIOUY]", gloss.upper())
+    out = tuple(_VOWELS.get(g, (0.5, -0.3)) for g in groups[:3])
+    return out or ((0.5, 0.0),)
+
+
+def keep_in_front(start: np.ndarray, end: np.ndarray, hands: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stroke start/end (reference body frame) moved out of the body; a mirror sign's hands kept apart."""
+    if hands == "mirror":  # keep the two hands apart
+        start, end = start.copy(), end.copy()
+        start[0], end[0] = min(start[0], -0.09), min(end[0], -0.07)
+    return _in_front(start), _in_front(end)
+
+
+def sign_for(gloss: str, variant: int = 0) -> Sign:
+    """Lexical variant ``variant`` of ``gloss`` (0: the base sign; deterministic in the gloss string).
+
+    A variant ``v > 0`` changes one aspect of the base sign (location, handshape or movement;
+    variants 1 and 2 change different aspects), so all variants of a gloss differ. Cached: the
+    same (gloss, variant) gives the same object.
+    """
+    return _sign(gloss, int(variant))
+
+
+@lru_cache(maxsize=16384)
+def _sign(gloss: str, variant: int) -> Sign:
+    if variant:
+        return _variant(_sign(gloss, 0), variant)
     rng = np.random.default_rng(zlib.crc32(gloss.encode("utf-8")))
     r = rng.random()
     hands = "one" if r < 0.55 else "mirror" if r < 0.85 else "base"
@@ -134,14 +184,10 @@ def sign_for(gloss: str) -> Sign:
     else:
         pos, face = LOCI[names[rng.integers(len(names))]]
         start = np.array(pos) + rng.normal(0, 0.015, 3)
-        if hands == "mirror":
-            start[0] = min(start[0], -0.09)  # keep the two hands apart
         step = rng.normal(0, 1, 3)
         step = step / np.linalg.norm(step) * rng.uniform(0.04, 0.10 if face else 0.22)
         end = start + step
-        if hands == "mirror":
-            end[0] = min(end[0], -0.07)
-    start, end = _in_front(start), _in_front(end)
+    start, end = keep_in_front(start, end, hands)
     path = PATHS[rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
     bulge = rng.normal(0, 1, 3)
     bulge *= rng.uniform(0.03, 0.07) / np.linalg.norm(bulge)
@@ -151,13 +197,52 @@ def sign_for(gloss: str) -> Sign:
     orient_end = orient if rng.random() < 0.7 else int(rng.integers(len(ORIENTATIONS)))
     rb = rng.random()
     brows = 0.0 if rb < 0.6 else 1.0 if rb < 0.85 else -1.0
-    mouth = 0.0 if rng.random() < 0.5 else float(rng.uniform(0.3, 0.9))
+    mouth = float(rng.uniform(0.5, 1.0))
     cycles = int(rng.integers(1, 3)) if path == "circle" else int(rng.integers(2, 4))
-    frames = int(rng.integers(7, 12)) + (4 if path in ("circle", "repeated") else 0)
-    if "-" in gloss:  # compound gloss: a longer sign
-        frames = int(frames * 1.4)
+    frames = _frames(int(rng.integers(5, 8)), path, gloss)
     return Sign(gloss, hands, start, end, path, bulge, cycles, shape, shape_end, orient, orient_end,
-                brows, mouth, frames)  # fmt: skip
+                brows, mouth, frames, syllables(gloss))  # fmt: skip
+
+
+def _frames(base: int, path: str, gloss: str) -> int:
+    """Stroke frames at speed 1: PHOENIX strokes are fast (6..10 frames), cyclic paths longer."""
+    frames = base + (3 if path in ("circle", "repeated") else 0)
+    return int(frames * 1.3) if "-" in gloss else frames  # compound gloss: a longer sign
+
+
+_ASPECTS = ("location", "handshape", "movement")
+
+
+def _variant(base: Sign, variant: int) -> Sign:
+    """``base`` with one aspect changed (a dialect variant); deterministic in (gloss, variant)."""
+    rng = np.random.default_rng([zlib.crc32(base.gloss.encode("utf-8")), variant])
+    aspects = [a for a in _ASPECTS if not (a == "location" and base.hands == "base")]
+    first = int(zlib.crc32(f"{base.gloss}#aspect".encode()) % len(aspects))
+    aspect = aspects[(first + variant - 1) % len(aspects)]
+    if aspect == "location":  # the same movement at another locus at least 8 cm away
+        far = [np.array(p) for p, _ in LOCI.values() if np.linalg.norm(np.array(p) - base.start) > 0.08]
+        shift = far[rng.integers(len(far))] + rng.normal(0, 0.015, 3) - base.start
+        start, end = keep_in_front(base.start + shift, base.end + shift, base.hands)
+        return replace(base, start=start, end=end, variant=variant)
+    if aspect == "handshape":
+        shape = SIGN_SHAPES[rng.choice([k for k, n in enumerate(SIGN_SHAPES) if n != base.shape_start])]
+        end = shape if base.shape_end == base.shape_start else base.shape_end
+        return replace(base, shape_start=shape, shape_end=end, variant=variant)
+    # movement: another path, direction and size
+    path = PATHS[rng.choice([k for k, p in enumerate(PATHS) if p != base.path])]
+    near_face = base.start[1] > 0.05
+    step = rng.normal(0, 1, 3)
+    step = step / np.linalg.norm(step) * rng.uniform(0.04, 0.10 if near_face else 0.22)
+    start, end = keep_in_front(base.start, base.start + step, base.hands)
+    if base.hands == "base":
+        end = base.end
+    bulge = rng.normal(0, 1, 3)
+    bulge *= rng.uniform(0.03, 0.07) / np.linalg.norm(bulge)
+    cycles = int(rng.integers(1, 3)) if path == "circle" else int(rng.integers(2, 4))
+    cyclic = ("circle", "repeated")
+    frames = base.frames + 3 * ((path in cyclic) - (base.path in cyclic))
+    return replace(base, start=start, end=end, path=path, bulge=bulge, cycles=cycles, frames=frames,
+                   variant=variant)  # fmt: skip
 
 
 def path_points(sign: Sign, s: np.ndarray, start: np.ndarray, end: np.ndarray, amp: float) -> np.ndarray:
