@@ -1,6 +1,6 @@
 """Where do the student's hands shrink? Realism ratios at each step of the teacher-student chain.
 
-    python -m benchmarks.hand_shrink [--split dev] [--write-docs]
+    python -m benchmarks.hand_shrink [--split dev] [--vae-only] [--write-docs]
 
 Uses ``data/lifted``, ``models/vae`` and ``models/student`` (run ``dvc repro`` first). For every
 body part, the ratio of mean bone length and of motion SD (frame-to-frame displacement) to the
@@ -14,8 +14,9 @@ ground truth (:func:`pipeline.evaluation.metrics.realism_ratios`, body-centred u
 
 A shrink already present in ``vae_recon`` points at the decoder (BCE/MSE reconstruction of small,
 fast hand joints); one that appears only in ``student`` points at the latent regression (the
-student's latents pulled towards the mean). Prints one JSON object; ``--write-docs`` replaces the
-body of "## Where the hands shrink" in docs/benchmarks.md.
+student's latents pulled towards the mean). ``--vae-only`` leaves the student out (no
+``models/student`` needed: VAE work before the student is trained). Prints one JSON object;
+``--write-docs`` replaces the body of "## Where the hands shrink" in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from pipeline.models.vae import load_vae  # noqa: E402
 
 
 @torch.no_grad()
-def chain_ratios(split: str = "dev") -> dict[str, Any]:
-    """Realism ratios of the VAE reconstruction, the VAE's mean-latent pose and the student."""
+def chain_ratios(split: str = "dev", student: bool = True) -> dict[str, Any]:
+    """Realism ratios of the VAE reconstruction, the VAE's mean-latent pose and (``student``) the student."""
     lifted = ROOT / "data" / "lifted"
     store, train = SplitStore.load(lifted / split), SplitStore.load(lifted / "train")
     unit = UnitRange.load(lifted / "transform.json")
@@ -59,12 +60,13 @@ def chain_ratios(split: str = "dev") -> dict[str, Any]:
     train_frames = np.clip(np.asarray(train.poses, np.float32), 0, 1).reshape(len(train.poses), -1)
     mu_train = vae.encode(torch.from_numpy(train_frames))[0]
     mean_pose = vae.decode(mu_train.mean(0, keepdim=True)).numpy().reshape(1, n_joints, 3)
-    student = load_student(ROOT / "models" / "student", "cpu")
     systems = {
         "vae_recon": [recon(s) for s in refs],
         "vae_mean_latent": [np.repeat(mean_pose, len(s), axis=0) for s in refs],
-        "student": [np.asarray(g, np.float32) for g in student.generate(texts, batch_size=32)],
     }
+    if student:
+        generator = load_student(ROOT / "models" / "student", "cpu")
+        systems["student"] = [np.asarray(g, np.float32) for g in generator.generate(texts, batch_size=32)]
 
     def body(seqs: list[np.ndarray]) -> list[np.ndarray]:
         return [unit.inverse(np.asarray(s, np.float64)) for s in seqs]
@@ -78,10 +80,11 @@ def chain_ratios(split: str = "dev") -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", default="dev")
+    ap.add_argument("--vae-only", action="store_true", help="leave the student out")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    result = chain_ratios(args.split)
+    result = chain_ratios(args.split, student=not args.vae_only)
     print(json.dumps(result, indent=1))
     if args.write_docs:
         write_docs(result)

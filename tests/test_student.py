@@ -95,6 +95,28 @@ def test_distil_weight_zero_removes_the_term() -> None:
     assert losses["total"].item() == pytest.approx((losses["pose"] + losses["length"]).item())
 
 
+def test_motion_term_on_hand_computed_tensors() -> None:
+    out, y, lengths = _hand_case()
+    w = {"pose": 1.0, "distil": 1.0, "length": 1.0}
+    assert "motion" not in student_losses(out, y, lengths, StandIn(), w)  # default 0: the paper's Eq. 11
+    losses = student_losses(out, y, lengths, StandIn(), {**w, "motion": 2.0})
+    # only sequence 0 has a step (t=0 -> 1): PGM(z) diff (0.5, 1.0), ground-truth diff (0.25, -0.5)
+    motion = ((0.5 - 0.25) ** 2 + (1.0 + 0.5) ** 2) / 2
+    assert losses["motion"].item() == pytest.approx(motion, rel=1e-6)
+    rest = losses["pose"] + losses["distil"] + losses["length"]
+    assert losses["total"].item() == pytest.approx(rest.item() + 2.0 * motion, rel=1e-6)
+    mask = length_mask(lengths, 3)  # padded frames never enter it
+    z2, y2 = out.z_lang.clone(), y.clone()
+    z2[~mask], y2[~mask] = 50.0, 0.9
+    other = student_losses(StudentOutput(z2, out.ratio_logit), y2, lengths, StandIn(), {**w, "motion": 2.0})
+    assert other["motion"].item() == pytest.approx(motion, rel=1e-6)
+    z3 = out.z_lang.clone().requires_grad_(True)  # and it reaches the latents
+    only = student_losses(StudentOutput(z3, out.ratio_logit), y, lengths, StandIn(), {"motion": 1.0})
+    only["motion"].backward()
+    assert z3.grad is not None and float(z3.grad[0, :2].abs().sum()) > 0
+    assert float(z3.grad[1].abs().sum()) == 0  # sequence 1 has one frame: no step
+
+
 def test_padded_frames_do_not_change_the_loss() -> None:
     out, y, lengths = _hand_case()
     base = student_losses(out, y, lengths, StandIn(), {})

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import ParamsError, parse_section
+from pipeline.data.skeleton import MANUAL
 from pipeline.models.io import save_model
-from pipeline.models.vae import VAE, VAEConfig, load_vae, vae_loss
+from pipeline.models.vae import VAE, FeatureMap, VAEConfig, load_vae, local_anchors, vae_loss
 from pipeline.stages.pretrain_vae import VAESection
 
 
@@ -127,3 +128,100 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(cfg | {"latent": 5}))
     with pytest.raises(ValueError, match=r"model.pt: weights do not match .*config.json"):
         load_vae(tmp_path)
+
+
+def _local(**kw: object) -> VAE:
+    """A seeded 120-joint (360-feature) VAE with ``features: local``, fitted on random frames."""
+    torch.manual_seed(0)
+    m = VAE(VAEConfig(n_features=360, hidden=[32, 16], latent=4, features="local", **kw))
+    m.fit_features(0.2 + 0.6 * torch.rand(64, 360))
+    return m
+
+
+def test_local_anchors_follow_the_layout() -> None:
+    a = local_anchors(120)
+    assert all(a[j] == -1 for j in range(MANUAL["body_l_wrist"] + 1))  # the 8 body joints: absolute
+    assert a[MANUAL["lhand_wrist"]] == MANUAL["body_l_wrist"]
+    assert a[MANUAL["rhand_wrist"]] == MANUAL["body_r_wrist"]
+    assert a[MANUAL["rhand_pinky4"]] == MANUAL["rhand_wrist"]
+    assert a[MANUAL["lhand_thumb1"]] == MANUAL["lhand_wrist"]
+    assert set(a[MANUAL["face_face0"] :]) == {MANUAL["body_nose"]}
+    assert local_anchors(50) == a[:50]
+    with pytest.raises(ParamsError, match=r"vae.features='local' needs the 50- or 120-joint"):
+        VAEConfig(n_features=33, features="local")
+    with pytest.raises(ParamsError, match=r"vae.features='x' is invalid"):
+        VAEConfig(features="x")
+
+
+@pytest.mark.parametrize("n_joints", [50, 120])
+def test_feature_map_is_an_exact_inverse(n_joints: int) -> None:
+    fm = FeatureMap(3 * n_joints)
+    torch.manual_seed(1)
+    train = 0.1 + 0.8 * torch.rand(200, 3 * n_joints, dtype=torch.float64).float()
+    fm.fit(train)
+    f = fm(train)
+    assert float(f.min()) >= 0.0 and float(f.max()) <= 1.0
+    assert float(f.min()) > 0.03 and float(f.max()) < 0.97  # the train range sits inside the margin
+    torch.testing.assert_close(fm.inverse(f), train, atol=1e-6, rtol=0)  # absolute -> features -> absolute
+    g = torch.rand(7, 3 * n_joints)
+    torch.testing.assert_close(fm(fm.inverse(g), clip=False), g, atol=1e-5, rtol=0)  # and the other way
+    # hand joints: wrist-relative; the local coordinate of a finger is (finger - hand wrist)
+    y3 = train.reshape(200, n_joints, 3)
+    loc = fm.local(train).reshape(200, n_joints, 3)
+    j, w = MANUAL["rhand_index4"], MANUAL["rhand_wrist"]
+    torch.testing.assert_close(loc[:, j], y3[:, j] - y3[:, w])
+
+
+def test_local_vae_decodes_absolute_poses_and_bce_targets_stay_in_unit_range() -> None:
+    m = _local().eval()
+    y = 0.2 + 0.6 * torch.rand(5, 120, 3)
+    mu, _ = m.encode(y)
+    fm = m.feature_map
+    assert fm is not None
+    torch.testing.assert_close(m.decode(mu), fm.inverse(torch.sigmoid(m.decode_logits(mu))))
+    assert m.decode(torch.randn(2, 6, 4)).shape == (2, 6, 360)
+    out = y.reshape(5, 360).clone()
+    out[0, :30], out[1, 200:] = -0.5, 1.7  # far outside the train range (and [0, 1])
+    target = m.features(out)
+    assert float(target.min()) >= 0.0 and float(target.max()) <= 1.0  # clipped: BCE stays defined
+    loss = m.loss(out)
+    assert torch.isfinite(loss["total"]) and float(loss["recon"]) > 0
+    h = m.encoder(target)  # the BCE is computed on the features, not on the absolute frames
+    expect = F.binary_cross_entropy_with_logits(m.decode_logits(m.mu(h)), target)
+    torch.testing.assert_close(loss["recon"], expect)
+
+
+def test_local_feature_ranges_are_saved_and_loaded(tmp_path: Path) -> None:
+    m = _local().eval()
+    save_model(m, tmp_path / "vae")
+    assert json.loads((tmp_path / "vae" / "config.json").read_text())["features"] == "local"
+    state = torch.load(tmp_path / "vae" / "model.pt", weights_only=True)
+    assert {"feature_map.offset", "feature_map.scale"} <= set(state)
+    back = load_vae(tmp_path / "vae")
+    assert back.feature_map is not None and m.feature_map is not None
+    assert torch.equal(back.feature_map.offset, m.feature_map.offset)
+    assert torch.equal(back.feature_map.scale, m.feature_map.scale)
+    assert not torch.equal(m.feature_map.scale, torch.ones(360))  # fitted, not the initial values
+    y, z = 0.2 + 0.6 * torch.rand(6, 360), torch.randn(6, 4)
+    assert torch.equal(back(y)[0], m(y)[0]) and torch.equal(back.decode(z), m.decode(z))
+
+
+def test_absolute_features_are_the_previous_vae(tmp_path: Path) -> None:
+    assert VAEConfig().features == "absolute"  # an old config.json (no key) loads as the paper's VAE
+    m = _model().eval()
+    layers = ("encoder.0", "encoder.2", "decoder.0", "decoder.2", "decoder.4", "mu", "logvar")
+    assert m.feature_map is None  # no extra state: old model.pt files load unchanged
+    assert set(m.state_dict()) == {f"{name}.{w}" for name in layers for w in ("weight", "bias")}
+    y = torch.rand(4, 150)
+    assert torch.equal(m.features(y), y)
+    mu, logvar = m.encode(y)
+    torch.testing.assert_close(m.decode(mu), torch.sigmoid(m.decode_logits(mu)))
+    expect = vae_loss(m.decode_logits(mu), y, mu, logvar, "bce", 1e-4)["total"]
+    torch.testing.assert_close(m.loss(y)["total"], expect)
+    m.fit_features(y)  # a no-op
+    save_model(m, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    del cfg["features"]  # a model directory written before the option
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    back = load_vae(tmp_path)
+    assert back.config.features == "absolute" and torch.equal(back(y)[0], m(y)[0])

@@ -14,7 +14,9 @@ With the frozen pose VAE (encoder = LGM, decoder = PGM, :mod:`pipeline.models.va
 - ``pose``   = MSE(PGM(Z_lang), Y)               (Eq. 8)
 - ``distil`` = MSE(Z_lang, Z_pose), Z_pose = LGM mu(Y)  (Eq. 9; not computed when its weight is 0)
 - ``length`` = BCE(ratio_hat, T / T_max)          (Eq. 10)
-- ``total``  = w_pose pose + w_distil distil + w_length length  (Eq. 11)
+- ``motion`` = MSE(PGM(Z_lang)[t+1] - PGM(Z_lang)[t], Y[t+1] - Y[t]) over consecutive real frames
+  (our documented addition, issue 13: not in the paper; computed only when its weight is nonzero)
+- ``total``  = w_pose pose + w_distil distil + w_length length (+ w_motion motion)  (Eq. 11)
 
 At inference :func:`predict_frames` gives ``T_hat = clamp(round(ratio_hat T_max), 1, T_max)`` and
 frames beyond ``T_hat`` are discarded. The regulator returns the logit of the ratio; the Sigmoid
@@ -243,11 +245,13 @@ def student_losses(
     vae: nn.Module,
     weights: dict[str, float],
 ) -> dict[str, torch.Tensor]:
-    """Eq. 8-11 over real frames: ``{"pose", "length", "distil" (if weighted), "total"}``.
+    """Eq. 8-11 over real frames: ``{"pose", "length", "distil" (if weighted), "motion" (if
+    weighted), "total"}``.
 
     ``poses [B, T_max, F]`` (zero padded), ``lengths [B]``; ``vae`` provides ``decode`` (PGM)
     and ``encode -> (mu, logvar)`` (LGM, evaluated without gradient). ``weights`` has the keys
-    ``pose``, ``distil``, ``length`` (the ``loss`` params section).
+    ``pose``, ``distil``, ``length`` and optionally ``motion`` (the ``loss`` params section; a
+    missing ``motion`` is 0, the paper's Eq. 11).
     """
     t_max = out.z_lang.shape[1]
     if poses.shape[1] != t_max:
@@ -266,5 +270,14 @@ def student_losses(
             z_pose = vae.encode(y_real)[0].float()
         losses["distil"] = F.mse_loss(z_real, z_pose)
         total = total + w_distil * losses["distil"]
+    w_motion = weights.get("motion", 0.0)
+    if w_motion:
+        steps = length_mask(lengths - 1, t_max - 1)  # pairs (t, t+1) with both frames real
+        decoded = torch.zeros_like(poses, dtype=y_hat.dtype)
+        decoded[mask] = y_hat
+        d_hat = (decoded[:, 1:] - decoded[:, :-1])[steps]
+        d_true = (poses[:, 1:] - poses[:, :-1]).float()[steps]
+        losses["motion"] = F.mse_loss(d_hat, d_true) if len(d_true) else y_hat.sum() * 0.0
+        total = total + w_motion * losses["motion"]
     losses["total"] = total
     return losses

@@ -13,7 +13,8 @@ Reads ``data/lifted/{train,dev}`` (SplitStore, channels x, y, z in [0, 1], 50 or
   are deleted after a successful fit.
 
 Values outside [0, 1] (dev/test may leave the train range slightly) are clipped before BCE and
-counted in ``clipped``.
+counted in ``clipped``. With ``vae.features: local`` the VAE's feature map is fitted on the train
+frames before training (:meth:`pipeline.models.vae.VAE.fit_features`) and saved with its weights.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def loader(frames: np.ndarray, batch_size: int, shuffle: bool, num_workers: int)
 def reconstruction_metrics(
     vae: VAE, frames: np.ndarray, transform: UnitRange, batch_size: int = 4096
 ) -> dict[str, Any]:
-    """Dev reconstruction (``z = mu``) errors per body part in [0, 1] and lifted 3D units."""
+    """Dev reconstruction (``z = mu``) errors per body part in [0, 1] and lifted 3D units
+    (``recon_bce`` in the VAE's feature space, ``recon_mse`` and the rest on absolute poses)."""
     vae.eval()
     y = torch.from_numpy(frames)
     out = []
@@ -90,11 +92,13 @@ def reconstruction_metrics(
         batch = y[start : start + batch_size]
         mu, logvar = vae.encode(batch)
         logits = vae.decode_logits(mu)
+        pred = vae.decode(mu)  # absolute frames (features: local maps the Sigmoid output back)
         n = len(batch)
-        recon["bce"] += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, batch)) * n
-        recon["mse"] += float(torch.nn.functional.mse_loss(torch.sigmoid(logits), batch)) * n
+        target = vae.features(batch)  # the BCE's space: the frames, or the local features
+        recon["bce"] += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target)) * n
+        recon["mse"] += float(torch.nn.functional.mse_loss(pred, batch)) * n
         recon["kl"] += float((-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)).sum())
-        out.append(torch.sigmoid(logits).numpy())
+        out.append(pred.numpy())
     n_joints = frames.shape[1] // 3
     truth = frames.reshape(len(frames), n_joints, 3).astype(np.float64)
     pred = np.concatenate(out).reshape(truth.shape).astype(np.float64)
@@ -128,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fingerprint = {"vae": dataclasses.asdict(sec), "seed": seed, "data": engine.data_digest(train, dev)}
 
     with engine.training_run(STAGE, params, CKPT, fingerprint, seed, sec.fit) as job:
-        module = engine.LossModule(VAE(config), sec.fit.lr)  # Eq. 2
+        vae = VAE(config)
+        vae.fit_features(torch.from_numpy(train))  # features: local -> ranges of the train frames
+        module = engine.LossModule(vae, sec.fit.lr)  # Eq. 2
         batch, workers = sec.fit.batch_size, job.workers
         fit = job.fit(module, loader(train, batch, True, workers), loader(dev, batch * 4, False, workers))
         if not fit.is_global_zero:

@@ -52,7 +52,7 @@ from pipeline.training import engine
 LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
 OUT, CKPT, METRICS = Path("models/student"), Path("models/student_ckpt"), Path("metrics/train_student.json")
 STAGE = Stage("train_student", ("seed", "student", "loss", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
-LOSS_KEYS = ("pose", "distil", "length")
+LOSS_KEYS = ("pose", "distil", "length", "motion")
 log = logging.getLogger(__name__)
 
 
@@ -75,11 +75,13 @@ class StudentSection:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The ``loss`` params section: the weights of Eq. 11 (``distil: 0`` = the w/o-KD ablation)."""
+    """The ``loss`` params section: the weights of Eq. 11 (``distil: 0`` = the w/o-KD ablation) and
+    of our added pose-velocity term (``motion``, 0 = the paper)."""
 
     pose: float = param(1.0, ge=0)
     distil: float = param(1.0, ge=0)
     length: float = param(1.0, ge=0)
+    motion: float = param(0.0, ge=0)  # MSE of frame differences of PGM(Z_lang) vs Y (not in the paper)
 
 
 class StudentModule(L.LightningModule):
@@ -100,7 +102,8 @@ class StudentModule(L.LightningModule):
         super().__init__()
         self.student = student
         self.vae = vae.eval().requires_grad_(False)
-        self.weights = {k: float(weights.get(k, 1.0)) for k in LOSS_KEYS}
+        defaults = dataclasses.asdict(LossWeights())  # a missing key: its params default (motion 0)
+        self.weights = {k: float(weights.get(k, defaults[k])) for k in LOSS_KEYS}
         self.lr, self.weight_decay, self.fps = lr, weight_decay, fps
         check_choice(lr_schedule, ("constant", "cosine"), "student.lr_schedule")
         self.lr_schedule, self.epochs = lr_schedule, int(epochs)
