@@ -12,23 +12,32 @@ import pytest
 import torch
 from conftest import lifted_store, save_lifted
 
+from pipeline.baselines.nslpg import save_nslpg
+from pipeline.baselines.nslpg import variant_config as nslpg_variant
+from pipeline.baselines.pt import save_pt
+from pipeline.baselines.pt import variant_config as pt_variant
 from pipeline.config import ParamsError, parse_section
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation import figures, render
 from pipeline.evaluation.metrics import MetricError
 from pipeline.evaluation.scoring import (
     EvaluateConfig,
+    GeneratedSystem,
     Scorer,
     WindowFeatures,
+    baseline_of,
     baselines,
     evaluate,
     references,
 )
-from pipeline.evaluation.tables import eval_table
+from pipeline.evaluation.tables import SPAN_RE, eval_table, system_label
 from pipeline.models.backtranslator import BackTranslator, BackTranslatorConfig, Vocab, save_backtranslator
 from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig
 from pipeline.models.io import save_model
-from pipeline.stages.evaluate import FIG3, FIG3_GIF, FIG4, main, render_figures
+from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig
+from pipeline.models.progressive import ProgressiveConfig, ProgressiveTransformer
+from pipeline.models.vae import VAE, VAEConfig
+from pipeline.stages.evaluate import FIG3, FIG3_GIF, FIG4, load_generators, main, render_figures
 
 TEXTS = ["am montag regen .", "im norden sonne .", "morgen wird es kalt ."]
 EVAL = {
@@ -63,6 +72,25 @@ def _models(stride: int = 34) -> tuple[FGDEncoder, BackTranslator, Vocab]:
         )
     )
     return encoder, bt.eval(), vocab
+
+
+def save_baseline_models(root: Path, joints: int = 4) -> None:
+    """Randomly initialised tiny PT (base, fpgn) and NSLP-G (base, gs, base_ft, gs_ft) directories
+    under ``root/models`` as train_pt / train_nslpg write them (no training: shapes and keys only)."""
+    torch.manual_seed(1)
+    vocab, glosses = Vocab.build(TEXTS), GlossSeqVocab.build(["REGEN", "SONNE", "KALT"])
+    meta = {"n_joints": joints, "fps": 25.0}
+    sizes = {"d_model": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "ffn": 32}
+    pt = ProgressiveConfig(**sizes, vocab_size=len(vocab), max_frames=60, n_features=joints * 3)
+    for variant in ("base", "fpgn"):
+        model = ProgressiveTransformer(pt_variant(pt, variant, 3, 5.0))
+        save_pt(root / "models/pt" / variant, model, vocab, {"variant": variant, **meta})
+    sizes = {"d_model": 16, "heads": 2, "enc_layers": 1, "dec_layers": 1, "gloss_layers": 1, "ffn": 32}
+    ns = NSLPGConfig(**sizes, vocab_size=len(vocab), max_frames=60, latent=3, n_features=joints * 3)
+    for variant in ("base", "gs", "base_ft", "gs_ft"):
+        vae = VAE(VAEConfig(n_features=joints * 3, hidden=[8, 6], latent=3))
+        model = NSLPG(nslpg_variant(ns, variant, 0.1, len(glosses)), vae)
+        save_nslpg(root / "models/nslpg" / variant, model, vocab, {"variant": variant, **meta}, glosses)
 
 
 def test_baselines_mean_and_random() -> None:
@@ -159,6 +187,20 @@ def test_evaluate_config_validation() -> None:
     assert (cfg.figures, cfg.figure_frames, cfg.compare_student, cfg.cpu_threads) == (3, 6, None, 0)
     with pytest.raises(ParamsError, match=r"evaluate\.systems\[1\]='oracle' is invalid"):
         parse_section({"evaluate": {**EVAL, "systems": ["gt", "oracle"]}}, "evaluate", EvaluateConfig)
+    names = ["gt", "pt_base", "pt_fpgn", "nslpg_gs_ft", "nslpg_base"]
+    assert (
+        parse_section({"evaluate": {**EVAL, "systems": names}}, "evaluate", EvaluateConfig).systems == names
+    )
+    for i, bad in ((1, "pt_"), (1, "PT_base"), (1, "nslpg"), (1, "vae_base")):
+        with pytest.raises(ParamsError, match=rf"evaluate\.systems\[{i}\]='{bad}' is invalid.*pt_<variant>"):
+            parse_section({"evaluate": {**EVAL, "systems": ["gt", bad]}}, "evaluate", EvaluateConfig)
+    with pytest.raises(ParamsError, match=r"evaluate\.systems=.* names a system twice"):
+        parse_section(
+            {"evaluate": {**EVAL, "systems": ["gt", "pt_base", "pt_base"]}}, "evaluate", EvaluateConfig
+        )
+    with pytest.raises(ParamsError, match=r"evaluate\.figure_systems\[0\]='ours' is invalid"):
+        parse_section({"evaluate": {**EVAL, "figure_systems": ["ours"]}}, "evaluate", EvaluateConfig)
+    assert baseline_of("nslpg_gs_ft") == ("nslpg", "gs_ft") and baseline_of("student") is None
     with pytest.raises(ParamsError, match=r"evaluate\.splits is empty"):
         parse_section({"evaluate": {**EVAL, "splits": []}}, "evaluate", EvaluateConfig)
     with pytest.raises(ParamsError, match="evaluate.intervals entry"):
@@ -191,9 +233,68 @@ def test_evaluate_splits_systems_and_references() -> None:
     ) / 3
     with pytest.raises(ValueError, match="no student generator"):
         evaluate(stores, Scorer(encoder, bt, vocab), EvaluateConfig(**{**EVAL, "systems": ["student"]}), 3)
+    with pytest.raises(ValueError, match="no pt_fpgn generator"):
+        evaluate(stores, Scorer(encoder, bt, vocab), EvaluateConfig(**{**EVAL, "systems": ["pt_fpgn"]}), 3)
     blank = lifted_store([np.full((5, 4, 3), 0.5)], texts=["  "])
     with pytest.raises(StoreError, match=r"lifted/dev: sequence 's0' \(row 0\) has no text"):
         references(blank, Path("lifted/dev"))
+
+
+def test_generated_systems_and_the_oracle_length() -> None:
+    """A plain callable gets the texts; an oracle-length system also the reference lengths, and its
+    metrics say so (DurACC 1, length error 0 by construction)."""
+    rng = np.random.default_rng(9)
+    stores = {"train": _store([40, 60, 50], rng), "dev": _store([30, 45, 70], rng)}
+    calls: list[tuple[list[str], list[int] | None]] = []
+
+    def fixed(texts: list[str]) -> list[np.ndarray]:
+        calls.append((texts, None))
+        return [np.full((40, 4, 3), 0.5, np.float32) for _ in texts]
+
+    def oracle(texts: list[str], lengths: list[int]) -> list[np.ndarray]:
+        calls.append((texts, lengths))
+        return [np.full((n, 4, 3), 0.4, np.float32) for n in lengths]
+
+    cfg = EvaluateConfig(**{**EVAL, "systems": ["gt", "student", "nslpg_base"]})
+    encoder, bt, vocab = _models()
+    scorer = Scorer(encoder, bt, vocab, intervals=[[0, 50]], prefixes=[20])
+    generators = {"student": fixed, "nslpg_base": GeneratedSystem(oracle, oracle_length=True)}
+    result = evaluate(stores, scorer, cfg, 3, generators)["dev"]
+    assert calls == [(TEXTS, None), (TEXTS, [30, 45, 70])]
+    ns, student = result["nslpg_base"], result["student"]
+    assert ns["oracle_length"] == 1 and ns["duracc"] == 1.0 and ns["len_mae"] == 0.0
+    assert "oracle_length" not in student and student["len_mae"] == pytest.approx(15.0)
+    assert ns["generate_seconds"] >= 0 and "generate_seconds" not in result["gt"]
+    md = eval_table({"dev": result}, ["dev"], cfg.systems, [], 25.0)
+    assert "| NSLP-G base [oracle T] |" in md and "| Ours (student) |" in md
+    assert "[oracle T]: the system is given the reference length" in md.splitlines()[2]
+
+
+def test_system_labels() -> None:
+    assert [system_label(s) for s in ("pt_fpgn", "nslpg_base_ft", "pt_gn", "nslpg_x_ft", "nslpg_y")] == [
+        "PT FP&GN",
+        "NSLP-G base (+ft)",
+        "PT GN",
+        "NSLP-G x (+ft)",
+        "NSLP-G y",
+    ]
+
+
+def test_an_untrained_baseline_variant_is_a_params_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    save_baseline_models(tmp_path)
+    cfg = EvaluateConfig(**{**EVAL, "systems": ["gt", "pt_fpgn", "nslpg_gs", "pt_gn"]})
+    with pytest.raises(
+        ParamsError, match=r"evaluate\.systems\[3\]='pt_gn': no model models/pt/gn.*\['base', 'fpgn'\]"
+    ):
+        load_generators(cfg)
+    loaded = load_generators(cfg, skip=["pt_gn"])
+    assert set(loaded) == {"pt_fpgn", "nslpg_gs"}
+    assert loaded["nslpg_gs"].oracle_length and not loaded["pt_fpgn"].oracle_length
+    poses = loaded["nslpg_gs"].generate(TEXTS, [5, 6, 7])
+    assert [p.shape for p in poses] == [(5, 4, 3), (6, 4, 3), (7, 4, 3)]
 
 
 def test_eval_table_markdown() -> None:
@@ -249,7 +350,8 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
     def fake_student(texts: list[str]) -> list[np.ndarray]:  # stands in for load_student(...).generate
         return [np.full((50, 4, 3), 0.5, np.float32) + 0.01 * i for i in range(len(texts))]
 
-    flat = main([], generator=fake_student)
+    save_baseline_models(ws)  # the default systems include the baselines' variants
+    flat = main([], generators={"student": fake_student})
     saved = json.loads((ws / "metrics/eval.json").read_text())
     assert saved == flat
     for reading in ("pooled", "paired"):
@@ -258,6 +360,22 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
     assert saved["test.student.len_mae"] == pytest.approx(np.mean(np.abs(np.array([25, 45, 60, 110]) - 50)))
     assert {"dev.mean.bleu4", "test.random_single.rouge", "test.student.duracc", "dev.n"} <= set(saved)
     assert {"test.random_per_sentence.fgd_paired_seg_0_50", "dev.gt.fgd_pooled_len_0_50"} <= set(saved)
+    for system in ("pt_base", "pt_fpgn", "nslpg_base", "nslpg_gs", "nslpg_base_ft", "nslpg_gs_ft"):
+        for key in ("fgd_pooled_x10", "fgd_paired_x10", "bleu4", "rouge", "dtw_mje", "duracc", "len_mae"):
+            assert f"test.{system}.{key}" in saved, (system, key)
+        for split in ("dev", "test"):  # every metric the student gets (+ oracle_length for NSLP-G)
+            ours, student = (
+                {
+                    k.split(".", 2)[2]
+                    for k in saved
+                    if k.startswith(f"{split}.{s}.") and not SPAN_RE.match(k.split(".")[-1])
+                }
+                for s in (system, "student")
+            )  # (Table-2 spans are left out where a subset has too few windows: they depend on the lengths)
+            assert ours - {"oracle_length"} == student
+        oracle = saved.get(f"test.{system}.oracle_length")
+        assert oracle == (1 if system.startswith("nslpg") else None)
+    assert saved["test.nslpg_gs.duracc"] == 1.0 and saved["test.nslpg_gs.len_mae"] == 0.0
     rows = list(csv.DictReader((ws / "metrics/fgd_intervals.csv").open()))
     assert [r["interval"] for r in rows] == ["0-50", "50-100", "100-150", "150-200"]
     assert [r["frames"] for r in rows] == ["50", "100", "150", "200"]
@@ -265,13 +383,14 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
     assert float(rows[0]["gt"]) == pytest.approx(0.0, abs=1e-5)
     md = (ws / "metrics/eval_table.md").read_text()
     assert "| GT |" in md and "## TEST (4 sentences)" in md and "first 20" in md
-    # figures: a legend band, 3 dev samples x (GT, student) rows of 6 skeletons of 320 px under a
-    # title band each; GIF of the 1st sample
+    assert "| PT FP&GN |" in md and "| NSLP-G GS (+ft) [oracle T] |" in md
+    # figures: a legend band, 3 dev samples x (GT, PT FP&GN, NSLP-G base (+ft), student) rows of 6
+    # skeletons of 320 px under a title band each; GIF of the 1st sample
     cell, title, gap = render.CELL, render.TITLE_HEIGHT, figures.GAP
     fig3 = iio.imread(ws / "plots/figure3_dev_samples.png")
-    assert fig3.shape[:2] == (title + 3 * (title + 2 * cell) + 2 * gap, 6 * cell)
+    assert fig3.shape[:2] == (title + 3 * (title + 4 * cell) + 2 * gap, 6 * cell)
     gif = iio.imread(ws / "plots/figure3_dev_sample.gif", index=None)
-    assert gif.shape[:3] == (50, cell, 2 * cell)  # max(shortest dev GT 25, student 50) frames, 2 panels
+    assert gif.shape[1:3] == (cell, 4 * cell) and len(gif) >= 50  # 4 panels; at least the student's 50 frames
     fig4 = iio.imread(ws / "plots/figure4_fgd_length.png")
     assert fig4.shape[:2] == (360, 1400) and (fig4[..., :3] < 250).any()
     from mlflow.tracking import MlflowClient

@@ -29,7 +29,7 @@ LAYERS = [
     {"config"},
     {"data"},
     {"synth", "preprocess", "lifting", "models"},
-    {"evaluation", "inference"},
+    {"evaluation", "inference", "baselines"},
     {"training"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer} | {"stages": 9, "tools": 9}

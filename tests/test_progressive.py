@@ -308,9 +308,12 @@ def test_config_rejects_bad_values(overrides: dict[str, Any], message: str) -> N
 
 
 def test_config_from_params_section() -> None:
-    config = parse_section(
-        {"progressive": {"d_model": 32, "future_frames": 10}}, "progressive", ProgressiveConfig
+    config = parse_section({"progressive": {"d_model": 32, "ffn": 64}}, "progressive", ProgressiveConfig)
+    assert (
+        config.d_model == 32 and config.ffn == 64 and config.future_frames == 1 and config.noise_rate == 0.0
     )
-    assert config.d_model == 32 and config.future_frames == 10 and config.noise_rate == 0.0
+    for key in ("future_frames", "noise_rate"):  # set per variant by train_pt, not params keys
+        with pytest.raises(ParamsError, match=rf"unknown key\(s\) progressive\.{key}"):
+            parse_section({"progressive": {key: 2}}, "progressive", ProgressiveConfig)
     with pytest.raises(ParamsError, match=r"progressive\.n_layers"):
         parse_section({"progressive": {"n_layers": 2}}, "progressive", ProgressiveConfig)

@@ -231,3 +231,43 @@ def test_training_run_fits_finishes_and_tracks(workspace: Callable[..., Path]) -
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert artifacts == {"model/config.json", "model/model.pt"}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "metrics")] == ["metrics/toy.json"]
+
+
+@pytest.mark.slow
+def test_training_run_parts_share_the_run(workspace: Callable[..., Path]) -> None:
+    """Several models in one stage run: each part has its own checkpoints and fingerprint, is
+    reseeded, logs as ``<name>/<metric>``; finish clears every part's checkpoints; a part whose
+    checkpoint holds its last epoch is resumed without training."""
+    from mlflow.tracking import MlflowClient
+
+    workspace(profile="tiny", seed=11)
+    params = TOY.start(None, [])
+    train, dev = loader(_frames(), 16, True, 0), loader(_frames(32, 1), 32, False, 0)
+    fit_config = engine.FitConfig(epochs=2, batch_size=16, lr=1e-2, cpu_threads=1)
+    ckpt = Path("models/toy_ckpt")
+
+    def run(names: tuple[str, ...], finish: bool) -> dict[str, engine.Fit]:
+        fits = {}
+        with engine.training_run(TOY, params, ckpt, {"toy": 1}, 11, fit_config) as job:
+            for name in names:
+                part = job.part(name, ckpt / name, {"part": name}, 11)
+                assert part.name == name and part.run is job.run and part.config == fit_config
+                fits[name] = part.fit(_vae_module(), train, dev)
+            if finish:
+                job.finish({"parts": len(names)}, "metrics/toy.json")
+        return fits
+
+    fits = run(("a", "b"), finish=False)
+    assert all((fits[n].start_epoch, fits[n].epochs_run) == (0, 2) for n in "ab")
+    a, b = (torch.load(ckpt / n / "last.ckpt", weights_only=False)["state_dict"] for n in "ab")
+    for key in a:  # the same seed per part: the same weights
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert json.loads((ckpt / "a/fingerprint.json").read_text())["part"] == "a"
+    again = run(("a", "b"), finish=True)  # checkpoints of the last epoch: resumed, nothing trained
+    assert all((again[n].start_epoch, again[n].epochs, again[n].epochs_run) == (2, 2, 0) for n in "ab")
+    assert not list(ckpt.rglob("*.ckpt")) and (ckpt / "b/fingerprint.json").is_file()
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name(params.resolved["tracking"]["experiment"])
+    runs = client.search_runs([exp.experiment_id], "attributes.run_name = 'toy'")
+    metrics = runs[-1].data.metrics  # the first stage run
+    assert {"a/val/total", "b/val/total", "a/train/total_step"} <= set(metrics) and "val/total" not in metrics

@@ -1,7 +1,9 @@
 """The evaluate stage's figures: Figure 3 (poses side by side) and Figure 4 (FGD vs frame length).
 
-- :func:`figure3`: for a few dev sentences, one row per system (ground truth, student, optionally
-  a second student such as the w/o-KD ablation) of ``n_frames`` skeletons of 320 x 320 px
+- :func:`figure3`: for a few dev sentences, one row per system (ground truth, the systems of
+  ``evaluate.figure_systems`` - by default PT FP&GN, NSLP-G base (+ft) and the student, the rows
+  of the paper's Figure 3 - optionally a second student such as the w/o-KD ablation) of
+  ``n_frames`` skeletons of 320 x 320 px
   (:data:`pipeline.evaluation.render.CELL`) sampled evenly over each sequence
   (:func:`pipeline.evaluation.render.strip`), stacked into one PNG under a colour legend; plus a
   GIF of the first sentence with the systems side by side
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluation import render
-from pipeline.evaluation.tables import SYSTEM_LABELS
+from pipeline.evaluation.tables import system_label
 
 
 def pick_samples(lengths: list[int], n: int) -> list[int]:
@@ -87,9 +89,10 @@ def figure4(
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), dpi=100)
     markers = {"gt": "o", "mean": "s", "random_per_sentence": "^", "random_single": "v", "student": "D"}
+    others = "PXh*<>pd+x"  # the baselines and any other system, in order
     for k, s in enumerate(systems):
-        m, label, colour = result[split][s], SYSTEM_LABELS.get(s, s), f"C{k}"
-        style = {"marker": markers.get(s, "o"), "color": colour}
+        m, label, colour = result[split][s], system_label(s), f"C{k % 10}"
+        style = {"marker": markers.get(s, others[k % len(others)]), "color": colour}
         for ax, form in zip(axes[:2], ("len", "seg"), strict=True):
             for reading, ls in (("pooled", "-"), ("paired", "--")):
                 keys = [(i, f"fgd_{reading}_{form}_{lo}_{hi}") for i, (lo, hi) in enumerate(intervals)]

@@ -9,7 +9,12 @@ Systems, each producing one pose sequence per sentence (:func:`evaluate`):
   seeded with ``seed`` and the split): a real signing of (almost always) another sentence;
 - ``random_single``: *one* train sequence, drawn once per split, standing in for every sentence.
   The paper's "Random" does not say which of the two it is;
-- ``student``: a generator ``texts -> sequences`` (the trained student).
+- ``student``: a generator ``texts -> sequences`` (the trained student);
+- ``pt_<variant>`` / ``nslpg_<variant>``: the baselines' generators (Progressive Transformers,
+  NSLP-G; :mod:`pipeline.baselines`). A generated system may be an oracle-length one
+  (:class:`GeneratedSystem`, ``oracle_length``): it is given the reference lengths (NSLP-G decodes
+  the true number of frames), so its DurACC is 1 and its length error 0 by construction; its
+  metrics carry ``oracle_length: 1``.
 
 FGD (Eq. 12) on the FGD encoder's features of 34-frame windows, in two readings:
 
@@ -46,8 +51,9 @@ given).
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -67,9 +73,37 @@ from pipeline.models.fgd_encoder import FGDEncoder, windows
 
 log = logging.getLogger(__name__)
 
-Generator = Callable[[list[str]], list[np.ndarray]]
-System = Literal["gt", "mean", "random_per_sentence", "random_single", "student"]
+Generator = Callable[..., list[np.ndarray]]  # texts (and, oracle-length, the reference lengths) -> sequences
+FIXED_SYSTEMS = ("gt", "mean", "random_per_sentence", "random_single", "student")
+BASELINE_RE = re.compile(r"^(pt|nslpg)_([a-z0-9]+(?:_[a-z0-9]+)*)$")  # pt_<variant>, nslpg_<variant>
 MANUAL = slice(0, PARTS["right_hand"].stop)  # the 50 manual joints: DTW alignment
+
+
+def baseline_of(system: str) -> tuple[str, str] | None:
+    """``("pt" | "nslpg", variant)`` of a baseline system name (``pt_fpgn``, ``nslpg_gs_ft``), else None."""
+    m = BASELINE_RE.match(system)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def check_systems(systems: Sequence[str], key: str) -> None:
+    """Raise :class:`ParamsError` naming ``key`` for an unknown or repeated system name."""
+    for i, name in enumerate(systems):
+        if name not in FIXED_SYSTEMS and baseline_of(str(name)) is None:
+            raise ParamsError(
+                f"params.yaml: {key}[{i}]={name!r} is invalid; expected one of "
+                f"{', '.join(FIXED_SYSTEMS)}, pt_<variant>, nslpg_<variant>"
+            )
+    if len(set(systems)) != len(systems):
+        raise ParamsError(f"params.yaml: {key}={list(systems)!r} names a system twice")
+
+
+@dataclass(frozen=True)
+class GeneratedSystem:
+    """A system a model generates: ``generate(texts)`` -> one ``[T, J, 3]`` sequence per text or,
+    with ``oracle_length``, ``generate(texts, lengths)`` given the reference lengths."""
+
+    generate: Generator
+    oracle_length: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +111,7 @@ class EvaluateConfig:
     """The ``evaluate`` params section."""
 
     splits: list[Literal["dev", "test"]]
-    systems: list[System]
+    systems: list[str]  # FIXED_SYSTEMS, pt_<variant>, nslpg_<variant> (models/pt|nslpg/<variant>)
     margin: float = param(gt=0)  # DurACC: |T_hat - T| < margin frames (1 s at 25 fps)
     intervals: list[list[int]] = param()  # [lo, hi) frames: reference lengths and time segments (Table 2)
     prefixes: list[int] = param()  # FGD over the first N frames of every sequence (Table 2)
@@ -85,13 +119,16 @@ class EvaluateConfig:
     cpu_threads: int = param(0, ge=0)  # torch CPU threads (0 = torch default)
     figures: int = param(3, ge=0)  # Fig. 3: dev sentences drawn side by side (0 = none)
     figure_frames: int = param(6, gt=0)  # skeletons per row of that strip
-    compare_student: str | None = None  # optional 2nd student dir as a 3rd row of Fig. 3
+    figure_systems: list[str] = param(["pt_fpgn", "nslpg_base_ft", "student"])  # Fig. 3 rows after GT
+    compare_student: str | None = None  # optional 2nd student dir as a last row of Fig. 3
     compare_label: str = "w/o KD"  # its row label
 
     def __post_init__(self) -> None:
         for key in ("splits", "systems"):
             if not getattr(self, key):
                 raise ParamsError(f"params.yaml: evaluate.{key} is empty")
+        check_systems(self.systems, "evaluate.systems")
+        check_systems(self.figure_systems, "evaluate.figure_systems")
         for iv in self.intervals:
             if not (len(iv) == 2 and 0 <= iv[0] < iv[1]):
                 raise ParamsError(
@@ -329,18 +366,23 @@ def evaluate(
     scorer: Scorer,
     cfg: EvaluateConfig,
     seed: int,
-    generator: Generator | None = None,
+    generators: Mapping[str, Generator | GeneratedSystem] | None = None,
     where: Path = Path(),
     keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Nested metrics ``{split: {system: {metric: value}, "n": N}}`` for the splits/systems of ``cfg``.
 
-    With ``keep`` (a dict), ``keep[split] = (refs, texts, systems)`` holds the scored sequences.
+    ``generators`` maps each generated system of ``cfg.systems`` (``student``, ``pt_*``,
+    ``nslpg_*``) to a :class:`GeneratedSystem` or a plain ``texts -> sequences`` callable; an
+    oracle-length system is given the reference lengths and its metrics get ``oracle_length: 1``,
+    every generated system its ``generate_seconds``. With ``keep`` (a dict),
+    ``keep[split] = (refs, texts, systems)`` holds the scored sequences.
     """
     result: dict[str, Any] = {}
     for k, split in enumerate(cfg.splits):
         refs, texts, glosses = references(stores[split], where / split)
         systems: dict[str, list[np.ndarray]] = {}
+        extra: dict[str, dict[str, Any]] = {}
         base = baselines(stores["train"], len(refs), np.random.default_rng([int(seed), k]))
         t0 = time.perf_counter()
         for name in cfg.systems:
@@ -349,12 +391,25 @@ def evaluate(
             elif name in base:
                 systems[name] = base[name]
             else:
-                if generator is None:
-                    raise ValueError("evaluate.systems includes 'student' but no student generator was given")
-                systems[name] = [np.asarray(g, np.float32) for g in generator(texts)]
+                system = (generators or {}).get(name)
+                if system is None:
+                    raise ValueError(f"evaluate.systems includes {name!r} but no {name} generator was given")
+                if not isinstance(system, GeneratedSystem):
+                    system = GeneratedSystem(system)
+                t1 = time.perf_counter()
+                if system.oracle_length:
+                    seqs = system.generate(texts, [len(r) for r in refs])
+                else:
+                    seqs = system.generate(texts)
+                systems[name] = [np.asarray(g, np.float32) for g in seqs]
+                extra[name] = {"generate_seconds": round(time.perf_counter() - t1, 2)}
+                if system.oracle_length:
+                    extra[name]["oracle_length"] = 1
         gen_seconds = time.perf_counter() - t0
         if keep is not None:
             keep[split] = (refs, texts, systems)
         scored = scorer.score_split(refs, texts, systems, where=str(where / split), glosses=glosses)
+        for name, values in extra.items():
+            scored[name] |= values
         result[split] = {"n": len(refs), **scored, "generate_seconds": round(gen_seconds, 2)}
     return result

@@ -115,9 +115,10 @@ class NSLPGConfig:
     length: Literal["oracle", "regulator"] = "oracle"  # oracle = NSLP-G (true lengths at test time)
     length_hidden: list[int] = param([128])  # FC widths of the regulator (length: regulator)
     length_weight: float = param(1.0, ge=0)  # weight of the length BCE (length: regulator)
-    gloss_weight: float = param(0.0, ge=0)  # 0 = base; > 0 = GS (their newer code: 0.1)
     label_smoothing: float = param(0.1, ge=0, lt=1)  # of the gloss cross-entropy
-    finetune_vae: bool = False  # +ft: train the VAE decoder jointly
+    # set per variant by train_nslpg (nslpg.variants, nslpg.gloss_weight), not read as params:
+    gloss_weight: float = param(0.0, ge=0, derived=True)  # 0 = base; > 0 = GS (their newer code: 0.1)
+    finetune_vae: bool = param(False, derived=True)  # +ft: train the VAE decoder jointly
     vocab_size: int = param(100, gt=0, derived=True)  # word vocabulary (incl. the 4 specials)
     gloss_vocab_size: int = param(0, ge=0, derived=True)  # gloss vocabulary (incl. specials); 0 = none
     max_frames: int = param(200, gt=0, derived=True)  # T_max of the regulator's ratio T / T_max

@@ -81,8 +81,9 @@ class ProgressiveConfig:
     decoder_layers: int = param(2, gt=0)  # PT: 2
     ffn: int = param(256, gt=0)  # PT: 2048
     dropout: float = param(0.0, ge=0, lt=1)  # PT: 0.0
-    future_frames: int = param(1, gt=0)  # N: 1 = base PT, FP_FRAMES for the FP variant
-    noise_rate: float = param(0.0, ge=0)  # GN: 0 = off (base PT), PT_NOISE_RATE with GN
+    # set per variant by train_pt (progressive.variants, fp_frames, noise_rate), not read as params:
+    future_frames: int = param(1, gt=0, derived=True)  # N: 1 = base PT, FP_FRAMES for the FP variant
+    noise_rate: float = param(0.0, ge=0, derived=True)  # GN: 0 = off (base PT), PT_NOISE_RATE with GN
     stop_threshold: float | None = param(None, gt=0, le=1)  # None = 1 - 0.5 / (max_frames - 1)
     vocab_size: int = param(1000, ge=4, derived=True)  # len(Vocab): <pad> <bos> <eos> <unk> + words
     max_frames: int = param(200, gt=0, derived=True)  # T_max: longest generated sequence
@@ -371,15 +372,32 @@ class ProgressiveTransformer(nn.Module):
         else:
             self._err_stats = [a + b for a, b in zip(self._err_stats, stats, strict=True)]
 
+    @property
+    def error_stats(self) -> list[torch.Tensor] | None:
+        """The errors accumulated since the last :meth:`update_noise_std` (count, sum, sum of
+        squares; float64), ``None`` before the first batch; settable (a training checkpoint)."""
+        return self._err_stats
+
+    @error_stats.setter
+    def error_stats(self, stats: list[torch.Tensor] | None) -> None:
+        self._err_stats = None if stats is None else [t.to(torch.float64) for t in stats]
+
+    @torch.no_grad()
+    def pending_noise_std(self) -> torch.Tensor:
+        """The std :meth:`update_noise_std` would set now (the current one with < 2 error frames)."""
+        stats = self._err_stats
+        if stats is None or stats[0] < 2:
+            return self.noise_std.clone()
+        n, total, squares = stats
+        var = ((squares - total**2 / n) / (n - 1)).clamp(min=0)
+        return var.sqrt().to(self.noise_std)
+
     @torch.no_grad()
     def update_noise_std(self) -> torch.Tensor:
         """Set :attr:`noise_std` to the (unbiased) per-feature std of the accumulated errors and start
         a new epoch's statistics; with fewer than 2 error frames it is left unchanged."""
-        stats, self._err_stats = self._err_stats, None
-        if stats is not None and stats[0] >= 2:
-            n, total, squares = stats
-            var = ((squares - total**2 / n) / (n - 1)).clamp(min=0)
-            self.noise_std.copy_(var.sqrt().to(self.noise_std))
+        self.noise_std.copy_(self.pending_noise_std())
+        self._err_stats = None
         return self.noise_std
 
     # -- generation -----------------------------------------------------------------------------

@@ -1,41 +1,56 @@
-"""Stage ``evaluate``: score GT, Mean, both Randoms and the student on dev and test (paper §5,
-Tables 1-3).
+"""Stage ``evaluate``: score GT, Mean, both Randoms, the student and the baselines (PT, NSLP-G)
+on dev and test (paper §5, Tables 1-3).
 
 Reads ``data/lifted/{train,dev,test}`` (and ``data/lifted/transform.json``: realism statistics in
-body-centred units), ``models/student`` (:func:`pipeline.inference.load_student`), and the fixed
-evaluators ``models/fgd_encoder`` and ``models/backtranslator`` (trained once per corpus and
-committed, see dvc.yaml); the systems and metrics are those of :mod:`pipeline.evaluation.scoring`.
-Writes ``metrics/eval.json`` (flat keys ``<split>.<system>.<metric>``, e.g.
-``test.student.fgd_paired_x10``, ``dev.mean.realism.left_hand.bone_ratio``),
+body-centred units), ``models/student`` (:func:`pipeline.inference.load_student`),
+``models/pt/<variant>`` and ``models/nslpg/<variant>`` for the systems ``pt_<variant>`` /
+``nslpg_<variant>`` of ``evaluate.systems`` (:func:`pipeline.baselines.pt.load_pt`,
+:func:`pipeline.baselines.nslpg.load_nslpg`; NSLP-G with the oracle length is given the reference
+lengths and labelled ``oracle_length: 1``), and the fixed evaluators ``models/fgd_encoder`` and
+``models/backtranslator`` (trained once per corpus and committed, see dvc.yaml); the systems and
+metrics are those of :mod:`pipeline.evaluation.scoring`. Writes ``metrics/eval.json`` (flat keys
+``<split>.<system>.<metric>``, e.g. ``test.student.fgd_paired_x10``,
+``dev.mean.realism.left_hand.bone_ratio``, ``test.nslpg_gs.oracle_length``),
 ``metrics/fgd_intervals.csv`` (test split, one row per interval with its upper bound ``frames`` as
 x; per system the pooled FGD† by reference length and, ``<system>_seg``, by time segment; the DVC
 plot), ``metrics/eval_table.md`` (Table 1/2-style tables, :mod:`pipeline.evaluation.tables`) and the
 figures (:mod:`pipeline.evaluation.figures`): ``plots/figure3_dev_samples.png``
-(``evaluate.figures`` dev sentences, rows GT | student | ``evaluate.compare_student`` when set,
-e.g. a w/o-KD student directory), ``plots/figure3_dev_sample.gif`` (the first of them animated
-side by side) and ``plots/figure4_fgd_length.png`` (FGD† by reference length and over the first N
-frames); skeletons are drawn in body-centred units (``data/lifted/transform.json`` inverse). Every
-metric and these files are logged to the stage's MLflow run.
+(``evaluate.figures`` dev sentences, rows GT | the evaluated systems of ``evaluate.figure_systems``
+| ``evaluate.compare_student`` when set, e.g. a w/o-KD student directory),
+``plots/figure3_dev_sample.gif`` (the first of them animated side by side) and
+``plots/figure4_fgd_length.png`` (FGD† by reference length and over the first N frames);
+skeletons are drawn in body-centred units (``data/lifted/transform.json`` inverse). Every metric
+and these files are logged to the stage's MLflow run.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.config import Stage, check_seed, flatten, parse_section
+from pipeline.baselines.nslpg import load_nslpg
+from pipeline.baselines.pt import load_pt
+from pipeline.config import ParamsError, Stage, check_seed, flatten, parse_section
 from pipeline.data.store import SplitStore
 from pipeline.data.transform import UnitRange
 from pipeline.evaluation import figures
-from pipeline.evaluation.scoring import EvaluateConfig, Generator, Scorer, evaluate
-from pipeline.evaluation.tables import eval_table, fgd_interval_rows, span_keys
+from pipeline.evaluation.scoring import (
+    EvaluateConfig,
+    GeneratedSystem,
+    Generator,
+    Scorer,
+    baseline_of,
+    evaluate,
+)
+from pipeline.evaluation.tables import eval_table, fgd_interval_rows, span_keys, system_label
 from pipeline.inference import load_student
 from pipeline.models.backtranslator import load_backtranslator
 from pipeline.models.fgd_encoder import load_fgd_encoder
@@ -43,6 +58,7 @@ from pipeline.training import tracking
 from pipeline.training.engine import set_cpu_threads
 
 LIFTED, STUDENT_DIR = Path("data/lifted"), Path("models/student")
+PT_DIR, NSLPG_DIR = Path("models/pt"), Path("models/nslpg")
 FGD_DIR, BT_DIR = Path("models/fgd_encoder"), Path("models/backtranslator")
 METRICS, PLOT, TABLE = (
     Path("metrics/eval.json"),
@@ -56,7 +72,7 @@ FIG3, FIG3_GIF, FIG4 = (
 STAGE = Stage(
     "evaluate",
     ("seed", "evaluate"),
-    (LIFTED, STUDENT_DIR, FGD_DIR, BT_DIR),
+    (LIFTED, STUDENT_DIR, PT_DIR, NSLPG_DIR, FGD_DIR, BT_DIR),
     (METRICS, PLOT, TABLE, FIG3, FIG3_GIF, FIG4),
 )
 log = logging.getLogger(__name__)
@@ -67,9 +83,9 @@ def render_figures(
 ) -> list[Path]:
     """Figure 3 (dev samples side by side, PNG + GIF) and Figure 4 (FGD vs length, PNG).
 
-    Rows: GT, the student (when evaluated) and ``compare_student`` (loaded here, generating only the
-    sampled sentences; labelled ``compare_label``). Poses are drawn in body-centred units when the
-    lift ``transform`` exists, else in the lifted [0, 1] space.
+    Rows: GT, the systems of ``figure_systems`` that were evaluated and ``compare_student`` (loaded
+    here, generating only the sampled sentences; labelled ``compare_label``). Poses are drawn in
+    body-centred units when the lift ``transform`` exists, else in the lifted [0, 1] space.
     """
     FIG4.parent.mkdir(parents=True, exist_ok=True)
     spans = (cfg.intervals, cfg.prefixes)
@@ -80,8 +96,9 @@ def render_figures(
     if not idx:
         return written
     rows: dict[str, list[np.ndarray]] = {"GT": [refs[i] for i in idx]}
-    if "student" in systems:
-        rows["Student"] = [systems["student"][i] for i in idx]
+    for name in cfg.figure_systems:
+        if name in systems:
+            rows[system_label(name)] = [systems[name][i] for i in idx]
     if cfg.compare_student:
         other = load_student(cfg.compare_student, "cpu")
         rows[cfg.compare_label or "compare"] = other.generate([texts[i] for i in idx], cfg.batch_size)
@@ -94,27 +111,55 @@ def render_figures(
     return written + figures.figure3(samples, STAGE.out(FIG3), STAGE.out(FIG3_GIF), cfg.figure_frames, 25.0)
 
 
-def main(argv: Sequence[str] | None = None, generator: Generator | None = None) -> dict[str, Any]:
+def load_generators(cfg: EvaluateConfig, skip: Sequence[str] = ()) -> dict[str, GeneratedSystem]:
+    """The generated systems of ``evaluate.systems`` (but ``skip``): the student and the baselines'
+    variants from their model directories; a baseline variant that was not trained raises
+    :class:`ParamsError` naming ``evaluate.systems``."""
+    out: dict[str, GeneratedSystem] = {}
+    for i, name in enumerate(cfg.systems):
+        if name in skip:
+            continue
+        if name == "student":
+            student = load_student(STUDENT_DIR, "cpu")
+            out[name] = GeneratedSystem(functools.partial(student.generate, batch_size=cfg.batch_size))
+        elif (baseline := baseline_of(name)) is not None:
+            family, variant = baseline
+            root = PT_DIR if family == "pt" else NSLPG_DIR
+            if not (root / variant).is_dir():
+                trained = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+                section = "progressive" if family == "pt" else "nslpg"
+                raise ParamsError(
+                    f"params.yaml: evaluate.systems[{i}]={name!r}: no model {root / variant} (train_{family} "
+                    f"trained {trained}: the variants of {section}.variants)"
+                )
+            gen = load_pt(root / variant) if family == "pt" else load_nslpg(root / variant)
+            generate = functools.partial(gen.generate, batch_size=cfg.batch_size)
+            out[name] = GeneratedSystem(generate, oracle_length=gen.oracle_length)
+    return out
+
+
+def main(
+    argv: Sequence[str] | None = None, generators: Mapping[str, Generator | GeneratedSystem] | None = None
+) -> dict[str, Any]:
     """``python -m pipeline.stages.evaluate``; returns the flat metrics written to metrics/eval.json.
-    ``generator`` replaces the saved student (tests)."""
+    ``generators`` replace the saved models of the systems they name (tests)."""
     params = STAGE.start(__doc__, argv)
     cfg = parse_section(params, "evaluate", EvaluateConfig)
     seed = check_seed(params["seed"])
+    given = dict(generators or {})
+    loaded: dict[str, Generator | GeneratedSystem] = {**load_generators(cfg, skip=list(given)), **given}
     stores = {s: SplitStore.load(LIFTED / s, mmap=True) for s in ("train", *cfg.splits)}
     backtranslator, vocab, glosses = load_backtranslator(BT_DIR)
     transform = LIFTED / "transform.json"
     unit = UnitRange.load(transform) if transform.is_file() else None
     scorer = Scorer.from_config(load_fgd_encoder(FGD_DIR), backtranslator, vocab, cfg, glosses, unit)
-    if generator is None and "student" in cfg.systems:
-        student = load_student(STUDENT_DIR, "cpu")
-        generator = lambda texts: student.generate(texts, batch_size=cfg.batch_size)  # noqa: E731
 
     set_cpu_threads(cfg.cpu_threads)
     with tracking.stage_run(STAGE.name, params) as run:
         t0 = time.perf_counter()
         kept: dict[str, Any] = {}
         with torch.no_grad():
-            result = evaluate(stores, scorer, cfg, seed, generator, LIFTED, kept)
+            result = evaluate(stores, scorer, cfg, seed, loaded, LIFTED, kept)
         result["seconds"] = round(time.perf_counter() - t0, 2)
         t1 = time.perf_counter()
         with torch.no_grad():

@@ -19,7 +19,10 @@ section's :class:`FitConfig` (epochs, batch size, learning rate, CPU threads); a
 its own ``loss()`` needs no LightningModule of its own (:class:`LossModule`). :meth:`TrainingRun.fit`
 builds the Trainer (:func:`make_trainer`) and fits, resuming from the newest checkpoint of a
 killed run; :meth:`TrainingRun.finish` writes the metrics JSON, logs metrics and the model
-directory to MLflow and deletes the checkpoints.
+directory to MLflow and deletes the checkpoints. A stage that trains several models in its one
+run (the baselines' variants) fits each through ``job.part(name, ckpt_dir, fingerprint, seed)``
+(:meth:`TrainingRun.part`): own checkpoints and fingerprint, reseeded, Lightning metrics logged as
+``<name>/<metric>``.
 
 ``train`` params (:class:`TrainConfig`; :meth:`TrainConfig.resolved` fills in ``auto``):
 
@@ -196,9 +199,10 @@ def resume_path(ckpt_dir: str | Path) -> str | None:
 
 
 class StartEpoch(L.Callback):
-    """Remembers the epoch training started at (> 0 after resuming from a checkpoint)."""
+    """Remembers the epoch training started at (> 0 after resuming from a checkpoint; ``None`` when
+    no epoch was left to train: resumed from a checkpoint of the last epoch)."""
 
-    epoch = 0
+    epoch: int | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.epoch = int(trainer.current_epoch)
@@ -334,13 +338,19 @@ class Fit:
 
 @dataclass
 class TrainingRun:
-    """One training stage's run, inside :func:`training_run`: fit once, then :meth:`finish`."""
+    """One training stage's run, inside :func:`training_run`: fit once, then :meth:`finish`.
+
+    A stage that trains several models (a baseline's variants) fits each as a :meth:`part` of its
+    one run instead.
+    """
 
     stage: Stage
     run: Any  # the stage's MLflow run (None on non-zero DDP ranks)
     train: TrainConfig
     config: FitConfig
     ckpt_dir: Path
+    name: str = ""  # a part's name: its Lightning metrics are logged as <name>/<metric>
+    parts: list[TrainingRun] = dataclasses.field(default_factory=list)
 
     @property
     def workers(self) -> int:
@@ -358,25 +368,49 @@ class TrainingRun:
             self.train,
             self.ckpt_dir,
             self.config.epochs,
-            logger=tracking.mlflow_logger(self.run),
+            logger=tracking.mlflow_logger(self.run, prefix=self.name),
             callbacks=[start],
             **trainer_overrides,
         )
         t0 = time.perf_counter()
         trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
-        return Fit(trainer, time.perf_counter() - t0, start.epoch)
+        first = int(trainer.current_epoch) if start.epoch is None else start.epoch
+        return Fit(trainer, time.perf_counter() - t0, first)
+
+    def part(
+        self,
+        name: str,
+        ckpt_dir: str | Path,
+        fingerprint: dict[str, Any],
+        seed_value: int,
+        config: FitConfig | None = None,
+    ) -> TrainingRun:
+        """One of several models the stage trains in its run (e.g. a baseline's variants), seeded
+        with ``seed_value``: its own checkpoint directory and ``fingerprint`` (each part resumes on
+        its own), its ``config`` (default the stage's), its Lightning metrics logged to the stage's
+        MLflow run as ``<name>/<metric>``. Fit it once; its checkpoints stay until the stage's
+        :meth:`finish`, so a rerun after a kill skips the parts already trained (they resume
+        from their last epoch)."""
+        seed(seed_value)
+        fingerprint = {**fingerprint, "train": dataclasses.asdict(self.train)}
+        ckpt = prepare_ckpt_dir(ckpt_dir, fingerprint)
+        part = TrainingRun(self.stage, self.run, self.train, config or self.config, ckpt, name)
+        self.parts.append(part)
+        return part
 
     def finish(
         self, metrics: dict[str, Any], metrics_path: str | Path, model_dir: str | Path | None = None
     ) -> None:
         """Write ``metrics`` to the stage's out ``metrics_path``, log them (and ``model_dir`` as the
-        MLflow artifact ``model``), then delete the checkpoints: the run is complete."""
+        MLflow artifact ``model``), then delete the checkpoints (the parts' too): the run is complete."""
         from pipeline.training import tracking
 
         path = self.stage.write_json(metrics_path, metrics)
         tracking.log_metrics_file(self.run, path)
         if model_dir is not None:
             tracking.log_artifacts(self.run, model_dir, artifact_path="model")
+        for part in self.parts:
+            clear_checkpoints(part.ckpt_dir)
         clear_checkpoints(self.ckpt_dir)
 
 

@@ -176,8 +176,10 @@ def _param_value(value: Any) -> str:
     return text[:6000]
 
 
-def mlflow_logger(run: mlflow.ActiveRun | None, **kwargs: Any) -> Any:
-    """Lightning ``MLFlowLogger`` bound to ``run`` (``False`` = no logger when ``run`` is None).
+def mlflow_logger(run: mlflow.ActiveRun | None, prefix: str = "", **kwargs: Any) -> Any:
+    """Lightning ``MLFlowLogger`` bound to ``run`` (``False`` = no logger when ``run`` is None);
+    with ``prefix`` every metric is logged as ``<prefix>/<metric>`` (one model of several trained
+    in the run, e.g. ``fpgn/train/total_step``).
 
     Lightning ends the run (FINISHED/FAILED) when ``fit`` finishes; :func:`stage_run` sets the
     final status again when the stage ends, so later metrics/artifacts still land in the run.
@@ -186,12 +188,15 @@ def mlflow_logger(run: mlflow.ActiveRun | None, **kwargs: Any) -> Any:
         return False
     from lightning.pytorch.loggers import MLFlowLogger
 
-    return MLFlowLogger(
+    logger = MLFlowLogger(
         experiment_name=MlflowClient(tracking_uri()).get_experiment(run.info.experiment_id).name,
         tracking_uri=tracking_uri(),
         run_id=run.info.run_id,
+        prefix=prefix,
         **kwargs,
     )
+    logger.LOGGER_JOIN_CHAR = "/"  # Lightning's default joins the prefix with "-"
+    return logger
 
 
 def _numeric(flat: dict[str, Any]) -> dict[str, float]:
