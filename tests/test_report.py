@@ -257,3 +257,32 @@ def test_module_cli_help() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout and "--tracking-uri" in proc.stdout
+
+
+def test_tables_have_the_trained_baselines_rows(tmp_path: Path) -> None:
+    """Table 1 and 2 list the PT / NSLP-G systems the reference run scored, PT first, in the paper's
+    row order, with their own values; the paper's PT rows read dev and test as its table does."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(EXP)
+    metrics = _metrics(0.1, 0.75, 5.0, 0.2)
+    for split in ("dev", "test"):
+        for k, system in enumerate(("nslpg_gs_ft", "pt_fpgn", "nslpg_base", "pt_base")):
+            base = f"evaluate.{split}.{system}."
+            metrics |= {base + "fgd_pooled_x10": 3.0 + k, base + "bleu4": 1.5 * k}
+            metrics |= {base + "fgd_pooled_len_50_100": 0.7 + k}
+    _parent(client, exp_id, "full", BASE, metrics)
+    out = tmp_path / "out"
+    assert main(["--tracking-uri", uri, "--experiment", EXP, "--out", str(out)]) == 0
+    t1 = [r for r in _csv(out / "table1.csv") if r["source"] == "ours"]
+    labels = [r["system"] for r in t1]
+    assert labels[4:8] == ["PT base", "PT FP&GN", "NSLP-G base", "NSLP-G GS (+ft)"]
+    got = {r["system"]: r for r in t1}
+    assert float(got["PT FP&GN"]["dev FGD† pooled"]) == pytest.approx(4.0)
+    assert float(got["NSLP-G GS (+ft)"]["test BLEU-4"]) == pytest.approx(0.0)
+    assert float(got["PT base"]["test BLEU-4"]) == pytest.approx(4.5)
+    t2 = {r["system"]: r for r in _csv(out / "table2.csv") if r["source"] == "ours"}
+    assert float(t2["PT base"]["len 50–100 pooled"]) == pytest.approx(37.0)  # x 10
+    paper = {r["system"]: r for r in _csv(out / "table1.csv") if r["source"].startswith("paper")}
+    assert float(paper["PT (Base)"]["dev FGD† pooled"]) == 1.01
+    assert float(paper["PT (FP&GN)"]["test BLEU-4"]) == 0.58

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pipeline.evaluation.scoring import baseline_of
 from pipeline.evaluation.tables import (
     ABLATION_METRICS,
     LEGACY_KEYS,
@@ -15,6 +16,7 @@ from pipeline.evaluation.tables import (
     TABLE3_METRICS,
     Table,
     span_header,
+    system_label,
     x10,
 )
 from pipeline.tools.report.paper import (
@@ -46,6 +48,18 @@ def value_of(run: ExpRun, split: str, system: str, metric: str) -> float | None:
         if v is None and old_metric == "fgd_x10":
             v = x10(run.get(split, old_system, "fgd"))
     return v
+
+
+def trained_baselines(run: ExpRun) -> list[str]:
+    """The paper's baselines the run scored (``pt_<variant>``, ``nslpg_<variant>``), PT first."""
+    found = {k.split(".")[2] for k in run.metrics if k.startswith("evaluate.") and k.count(".") >= 3}
+    order = ("base", "fp", "gn", "fpgn", "gs", "base_ft", "gs_ft")  # the paper's row order
+
+    def key(system: str) -> tuple[bool, int, str]:
+        family, variant = baseline_of(system) or ("", system)
+        return family != "pt", order.index(variant) if variant in order else len(order), variant
+
+    return sorted((s for s in found if baseline_of(s) is not None), key=key)
 
 
 def paper_value(values: dict[str, float], key: str) -> float | None:
@@ -88,7 +102,7 @@ def table1(runs: list[ExpRun]) -> Table:
     rows: list[list[Any]] = []
     for profile in profiles_of(runs):
         ref = _reference(runs, profile)
-        for system, label in BASELINES:
+        for system, label in [*BASELINES, *((b, system_label(b)) for b in trained_baselines(ref))]:
             rows.append(
                 [OURS, label, profile, ref.name]
                 + [value_of(ref, s, system, k) for s in SPLITS for k, _, _ in TABLE1_METRICS]
@@ -115,7 +129,8 @@ def table1(runs: list[ExpRun]) -> Table:
         "Rows `ours` come from the MLflow runs (corpus of the run: synthetic by default), rows `paper` are "
         "the paper's PHOENIX-2014T numbers (Table 1) — different data, different back-translator: "
         "compare the ordering of systems, not the values.",
-        "GT/Mean/Random rows: the `full` run of the profile (else its first run).",
+        "GT/Mean/Random rows and the baselines' rows (PT, NSLP-G; `[oracle T]` = given the reference "
+        "length): the `full` run of the profile (else its first run).",
         *_newest_note(runs),
     ]
     return Table("table1", "Table 1: FGD†, BLEU, ROUGE (dev and test)", cols, rows, notes, digits)
@@ -159,7 +174,7 @@ def table2(runs: list[ExpRun], split: str = "test") -> Table:
     rows: list[list[Any]] = []
     for profile in profiles_of(runs):
         ref = _reference(runs, profile)
-        for system, label in BASELINES:
+        for system, label in [*BASELINES, *((b, system_label(b)) for b in trained_baselines(ref))]:
             rows.append(
                 [OURS, label, profile, ref.name] + [x10(value_of(ref, split, system, k)) for k in keys]
             )
