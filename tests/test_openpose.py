@@ -124,6 +124,27 @@ def test_several_people_kept_in_order() -> None:
         ),
         (json.dumps({"people": [_person(pose_keypoints_2d=["a"] * 75)]}).encode(), "non-numeric"),
         (json.dumps({"people": [_person(pose_keypoints_2d=[1.0, 1.0, -0.5] * 25)]}).encode(), "negative"),
+        # issue 15: strict values
+        (
+            json.dumps({"people": [_person(pose_keypoints_2d=["100.0", 1.0, 0.5] + [1.0] * 72)]}).encode(),
+            "pose_keypoints_2d[0] is str '100.0', expected a number",
+        ),
+        (
+            json.dumps({"people": [_person(pose_keypoints_2d=[1.0, True, 0.5] + [1.0] * 72)]}).encode(),
+            "pose_keypoints_2d[1] is bool True, expected a number",
+        ),
+        (
+            json.dumps({"people": [_person(hand_right_keypoints_2d=[1.0, None, 0.5] * 21)]}).encode(),
+            "hand_right_keypoints_2d[1] is null, expected a number",
+        ),
+        (
+            json.dumps({"people": [_person(face_keypoints_2d=[1.0, 1.0, 1e30] * 70)]}).encode(),
+            "face_keypoints_2d joint 0 has confidence 1e+30 > 1.5",
+        ),
+        (
+            json.dumps({"people": [_person(pose_keypoints_2d=[1, 1, 0.5] * 24 + [3e7, 1, 0.5])]}).encode(),
+            "pose_keypoints_2d joint 24 has coordinate 3e+07 px",
+        ),
     ],
 )
 def test_bad_frames_raise_naming_file(data: bytes, message: str) -> None:

@@ -25,6 +25,11 @@ from pipeline.data.skeleton import OPENPOSE_PARTS, RAW_JOINTS
 N_RAW = len(RAW_JOINTS)
 FRAME_RE = re.compile(r"_(\d{12})_keypoints\.json$")
 _NONFINITE_RE = re.compile(rb"(?i)(?<![a-z_])-?(nan|inf|infinity)(?![a-z_])|\d[eE]\+?\d{3,}")
+# bytes that may hide a non-number inside a keypoint list (a string, true/false/null): only then is
+# every value's type checked (the fast path stays a C-level scan)
+_SUSPECT_RE = re.compile(rb'\[[-+0-9.eE,\s]*"|\b(true|false|null)\b')
+MAX_CONFIDENCE = 1.5  # OpenPose scores lie in [0, ~1.05] (hand heat-map peaks slightly exceed 1)
+MAX_COORDINATE = 1e6  # pixels: |x|, |y| beyond this is no image coordinate
 _PART_SLICES = []
 _start = 0
 for _key, _n in OPENPOSE_PARTS:
@@ -53,10 +58,12 @@ def is_frame_file(path: str | Path) -> bool:
 def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray:
     """Parse one OpenPose JSON document into ``[P, 137, 3]`` float32 (x, y pixels; confidence).
 
-    Raises :class:`OpenPoseError` (naming ``source``) for invalid/truncated JSON, a missing
-    ``people`` list, keypoint arrays whose length is not 0 or 3 x the part's joint count,
-    non-numeric values, NaN/inf, or negative confidences. Confidences are kept as written:
-    real OpenPose hand scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo);
+    Raises :class:`OpenPoseError` (naming ``source``, the person and the part) for invalid/truncated
+    JSON, a missing ``people`` list, keypoint arrays whose length is not 0 or 3 x the part's joint
+    count, values that are not JSON numbers (numeric strings such as ``"100.0"``, booleans, ``null``),
+    NaN/inf, negative confidences or confidences above :data:`MAX_CONFIDENCE`, and coordinates
+    beyond :data:`MAX_COORDINATE` pixels. Confidences up to that limit are kept as written: real
+    OpenPose hand scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo);
     ``normalise`` clips them to [0, 1].
     """
     try:
@@ -69,6 +76,9 @@ def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray
     if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
         raise OpenPoseError(f"{source}: expected an object with a 'people' list")
     people = doc["people"]
+    raw = data.encode() if isinstance(data, str) else data
+    if people and _SUSPECT_RE.search(raw):
+        _check_types(people, source)
     out = np.zeros((len(people), N_RAW, 3), np.float32)
     for p, person in enumerate(people):
         if not isinstance(person, dict):
@@ -89,18 +99,57 @@ def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray
             out[p] = np.asarray(flat, dtype=np.float32).reshape(N_RAW, 3)
         except (TypeError, ValueError) as exc:
             raise OpenPoseError(f"{source}: person {p} has non-numeric keypoint values") from exc
-        if not np.isfinite(out[p]).all() or (out[p, :, 2] < 0).any():
-            _explain(out[p], source, p)
+        arr = out[p]
+        if (
+            not np.isfinite(arr).all()
+            or (arr[:, 2] < 0).any()
+            or (arr[:, 2] > MAX_CONFIDENCE).any()
+            or (np.abs(arr[:, :2]) > MAX_COORDINATE).any()
+        ):
+            _explain(arr, source, p)
     return out
 
 
+def _check_types(people: list, source: str | Path) -> None:
+    """Raise for the first keypoint value that is not a JSON number (bool is not a number here)."""
+    for p, person in enumerate(people):
+        if not isinstance(person, dict):
+            continue  # reported by the caller
+        for key, _, _ in _PART_SLICES:
+            values = person.get(key)
+            if not isinstance(values, list):
+                continue
+            for i, v in enumerate(values):
+                if type(v) not in (int, float):
+                    what = "null" if v is None else f"{type(v).__name__} {v!r}"
+                    raise OpenPoseError(
+                        f"{source}: person {p} {key}[{i}] is {what}, expected a number "
+                        "(non-numeric keypoint value)"
+                    )
+
+
 def _explain(arr: np.ndarray, source: str | Path, p: int) -> None:
-    """Raise the error for a person with NaN/inf or negative confidences, naming the part."""
+    """Raise the error for a person with NaN/inf, a confidence outside [0, MAX_CONFIDENCE] or a
+    coordinate beyond MAX_COORDINATE, naming the part and the joint."""
     for key, _, sl in _PART_SLICES:
-        if not np.isfinite(arr[sl]).all():
+        part = arr[sl]
+        if not np.isfinite(part).all():
             raise OpenPoseError(f"{source}: person {p} {key} contains NaN or inf")
-        if (arr[sl, 2] < 0).any():
+        if (part[:, 2] < 0).any():
             raise OpenPoseError(f"{source}: person {p} {key} has a negative confidence")
+        j = int(np.argmax(part[:, 2]))
+        if part[j, 2] > MAX_CONFIDENCE:
+            raise OpenPoseError(
+                f"{source}: person {p} {key} joint {j} has confidence {float(part[j, 2]):g} > "
+                f"{MAX_CONFIDENCE} (OpenPose scores lie in [0, ~1.05])"
+            )
+        far = np.abs(part[:, :2]).max(axis=1)
+        if far.max() > MAX_COORDINATE:
+            j = int(np.argmax(far))
+            raise OpenPoseError(
+                f"{source}: person {p} {key} joint {j} has coordinate {float(far[j]):g} px "
+                f"beyond {MAX_COORDINATE:g} px"
+            )
     raise AssertionError("unreachable")
 
 
