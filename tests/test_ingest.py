@@ -243,6 +243,19 @@ def corrupt(root: Path, kind: str) -> str:
     if kind == "nan":
         first.write_text(first.read_text().replace("0.9", "NaN", 1))
         return "NaN or inf"
+    if kind in ("string_value", "null_value", "bool_value", "huge_confidence", "far_coordinate"):
+        doc = frame_doc(0)
+        pose = doc["people"][0]["pose_keypoints_2d"]
+        value, message = {
+            "string_value": ("100.0", "pose_keypoints_2d[0] is str '100.0'"),
+            "null_value": (None, "pose_keypoints_2d[0] is null"),
+            "bool_value": (True, "pose_keypoints_2d[0] is bool True"),
+            "huge_confidence": (1e30, "pose_keypoints_2d joint 0 has confidence 1e+30"),
+            "far_coordinate": (2e5, "pose_keypoints_2d joint 0 has coordinate 200000 px beyond 100000 px"),
+        }[kind]
+        pose[2 if kind == "huge_confidence" else 0] = value
+        first.write_text(json.dumps(doc))
+        return message
     if kind == "empty_video":
         shutil.rmtree(frames)
         frames.mkdir()
@@ -264,6 +277,11 @@ BAD_OPENPOSE = {
     "truncated_json": "bad_frame_file",
     "wrong_length": "bad_frame_file",
     "nan": "bad_frame_file",
+    "string_value": "bad_frame_file",
+    "null_value": "bad_frame_file",
+    "bool_value": "bad_frame_file",
+    "huge_confidence": "bad_frame_file",
+    "far_coordinate": "bad_frame_file",
     "empty_video": "empty_video",
     "row_without_frames": "row_without_frames",
     "folder_without_row": "folder_without_row",

@@ -29,7 +29,7 @@ _NONFINITE_RE = re.compile(rb"(?i)(?<![a-z_])-?(nan|inf|infinity)(?![a-z_])|\d[e
 # every value's type checked (the fast path stays a C-level scan)
 _SUSPECT_RE = re.compile(rb'\[[-+0-9.eE,\s]*"|\b(true|false|null)\b')
 MAX_CONFIDENCE = 1.5  # OpenPose scores lie in [0, ~1.05] (hand heat-map peaks slightly exceed 1)
-MAX_COORDINATE = 1e6  # pixels: |x|, |y| beyond this is no image coordinate
+MAX_COORDINATE = 1e5  # pixels: |x|, |y| beyond this is no image coordinate (data.max_coordinate)
 _PART_SLICES = []
 _start = 0
 for _key, _n in OPENPOSE_PARTS:
@@ -55,16 +55,19 @@ def is_frame_file(path: str | Path) -> bool:
     return FRAME_RE.search(str(path)) is not None
 
 
-def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray:
+def parse_frame(
+    data: bytes | str, source: str | Path = "<bytes>", max_coordinate: float | None = None
+) -> np.ndarray:
     """Parse one OpenPose JSON document into ``[P, 137, 3]`` float32 (x, y pixels; confidence).
 
     Raises :class:`OpenPoseError` (naming ``source``, the person and the part) for invalid/truncated
     JSON, a missing ``people`` list, keypoint arrays whose length is not 0 or 3 x the part's joint
-    count, values that are not JSON numbers (numeric strings such as ``"100.0"``, booleans, ``null``),
-    NaN/inf, negative confidences or confidences above :data:`MAX_CONFIDENCE`, and coordinates
-    beyond :data:`MAX_COORDINATE` pixels. Confidences up to that limit are kept as written: real
-    OpenPose hand scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo);
-    ``normalise`` clips them to [0, 1].
+    count, values that are not JSON numbers (numeric strings such as ``"100.0"``, booleans,
+    ``null``), NaN/inf, negative confidences or confidences above :data:`MAX_CONFIDENCE`, and
+    coordinates beyond ``max_coordinate`` pixels (default :data:`MAX_COORDINATE`, the param
+    ``data.max_coordinate``). Confidences up to that limit are kept as written: real OpenPose hand
+    scores (heat-map peaks) can slightly exceed 1 (1.027 in the Czech demo); ``normalise`` clips
+    them to [0, 1].
     """
     try:
         doc = orjson.loads(data)
@@ -76,6 +79,7 @@ def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray
     if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
         raise OpenPoseError(f"{source}: expected an object with a 'people' list")
     people = doc["people"]
+    limit = MAX_COORDINATE if max_coordinate is None else max_coordinate
     raw = data.encode() if isinstance(data, str) else data
     if people and _SUSPECT_RE.search(raw):
         _check_types(people, source)
@@ -104,9 +108,9 @@ def parse_frame(data: bytes | str, source: str | Path = "<bytes>") -> np.ndarray
             not np.isfinite(arr).all()
             or (arr[:, 2] < 0).any()
             or (arr[:, 2] > MAX_CONFIDENCE).any()
-            or (np.abs(arr[:, :2]) > MAX_COORDINATE).any()
+            or (np.abs(arr[:, :2]) > limit).any()
         ):
-            _explain(arr, source, p)
+            _explain(arr, source, p, limit)
     return out
 
 
@@ -128,9 +132,9 @@ def _check_types(people: list, source: str | Path) -> None:
                     )
 
 
-def _explain(arr: np.ndarray, source: str | Path, p: int) -> None:
+def _explain(arr: np.ndarray, source: str | Path, p: int, limit: float) -> None:
     """Raise the error for a person with NaN/inf, a confidence outside [0, MAX_CONFIDENCE] or a
-    coordinate beyond MAX_COORDINATE, naming the part and the joint."""
+    coordinate beyond ``limit`` pixels, naming the part and the joint."""
     for key, _, sl in _PART_SLICES:
         part = arr[sl]
         if not np.isfinite(part).all():
@@ -144,11 +148,11 @@ def _explain(arr: np.ndarray, source: str | Path, p: int) -> None:
                 f"{MAX_CONFIDENCE} (OpenPose scores lie in [0, ~1.05])"
             )
         far = np.abs(part[:, :2]).max(axis=1)
-        if far.max() > MAX_COORDINATE:
+        if far.max() > limit:
             j = int(np.argmax(far))
             raise OpenPoseError(
                 f"{source}: person {p} {key} joint {j} has coordinate {float(far[j]):g} px "
-                f"beyond {MAX_COORDINATE:g} px"
+                f"beyond {limit:g} px (data.max_coordinate)"
             )
     raise AssertionError("unreachable")
 

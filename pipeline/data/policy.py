@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.config import ParamsError, check_choice
+from pipeline.config import ParamsError, check_choice, param
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ class DataConfig:
     source: Literal["synthetic", "openpose", "pt_skels"] = "synthetic"
     path: str = "data/synthetic"  # source root; for synthetic the synthesize stage's output
     on_error: Literal["raise", "skip"] = "raise"  # skip: log and count bad files/rows
+    max_coordinate: float = param(1.0e5, gt=0)  # OpenPose: |x|, |y| beyond this many pixels is a bad frame
 
     def __post_init__(self) -> None:
         if not self.path:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.data.corpus_csv import SUFFIX, read_corpus, split_of
-from pipeline.data.openpose import OpenPoseError, frame_number, is_frame_file, parse_frame
+from pipeline.data.openpose import MAX_COORDINATE, OpenPoseError, frame_number, is_frame_file, parse_frame
 from pipeline.data.policy import DataConfig, ErrorPolicy, IngestError
 from pipeline.data.pt_skels import read_pt_skels
 from pipeline.data.skeleton import RAW_JOINTS
@@ -64,9 +64,10 @@ def match_folder(row: dict[str, str], split: str, folders: set[str]) -> list[str
 
 # -- openpose / synthetic ---------------------------------------------------------------------
 def ingest_openpose(
-    path: str | Path, policy: ErrorPolicy, gt3d: bool = False
+    path: str | Path, policy: ErrorPolicy, gt3d: bool = False, max_coordinate: float = MAX_COORDINATE
 ) -> tuple[dict[str, SplitStore], dict[str, int]]:
-    """Read an OpenPose JSON tree + corpus CSVs; returns stores per split and frame counts."""
+    """Read an OpenPose JSON tree + corpus CSVs; returns stores per split and frame counts (a frame
+    with a coordinate beyond ``max_coordinate`` pixels is bad input, see :func:`parse_frame`)."""
     tree = open_tree(path)
     csvs = [f for f in tree.files if f.endswith(SUFFIX)]
     if not csvs:
@@ -128,7 +129,7 @@ def ingest_openpose(
     split_of_folder = {folder: s for s in plan for _, folder in plan[s]}
     for name, data in tree.iter_read(wanted):
         try:
-            parsed[name] = parse_frame(data, name)
+            parsed[name] = parse_frame(data, name, max_coordinate)
         except OpenPoseError as exc:
             msg = f"{path}/{exc}"
             policy.bad(split_of_folder[posixpath.dirname(name)], "bad_frame_file", msg, OpenPoseError(msg))
@@ -242,7 +243,7 @@ def ingest(cfg: DataConfig) -> tuple[dict[str, SplitStore], dict[str, Any]]:
         stores = read_pt_skels(path, policy)
         n_frames = {s: int(st.poses.shape[0]) for s, st in stores.items()}
     else:
-        stores, n_frames = ingest_openpose(path, policy, gt3d=source == "synthetic")
+        stores, n_frames = ingest_openpose(path, policy, source == "synthetic", cfg.max_coordinate)
     seconds = time.perf_counter() - t0
     if not stores or not any(len(st) for st in stores.values()):
         raise IngestError(f"{path}: no sequence was ingested")
