@@ -163,6 +163,11 @@ def load_student(directory: str | Path, device: str | torch.device = "cpu") -> S
         raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{d / CONFIG_FILE}: invalid JSON: {exc}") from exc
+    except (RuntimeError, EOFError, OSError) as exc:  # truncated / corrupt model.pt
+        raise ValueError(f"{d / WEIGHTS_FILE}: unreadable weights ({type(exc).__name__}: {exc})") from exc
+    for sub in ("encoder", "tokenizer", "vae"):
+        if not (d / sub).is_dir():
+            raise FileNotFoundError(f"{d}: not a saved student, missing {sub}/")
     try:
         config = StudentConfig(**meta["student"])
     except (KeyError, TypeError) as exc:

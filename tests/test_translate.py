@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,9 +123,10 @@ def test_input_file_blank_lines_and_no_video(tiny_student: Path, tmp_path: Path)
         (["   "], 2, "empty sentence"),
         (["--input", "EMPTY"], 2, "the file has no sentence"),
         (["--input", "MISSING"], 2, "no such file"),
-        (["hallo", "--model", "NOMODEL"], 1, "model directory"),
+        (["hallo", "--model", "NOMODEL"], 2, "model directory"),
         (["hallo", "--size", "100"], 2, "multiple of 16"),
-        (["hallo", "--device", "tpu9"], 1, "device='tpu9' is not a device"),
+        (["hallo", "--device", "tpu9"], 2, "device='tpu9' is not a device"),
+        (["hallo", "--batch-size", "0"], 2, "--batch-size 0: expected a positive integer"),
     ],
 )
 def test_cli_errors(
@@ -149,7 +151,7 @@ def test_cli_errors(
 
 def test_broken_model_dir_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "m").mkdir()
-    assert translate.main(["hallo", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")]) == 1
+    assert translate.main(["hallo", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")]) == 2
     assert "not a saved student, missing config.json" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no such model directory"):
         load_student(tmp_path / "absent")
@@ -219,3 +221,69 @@ def test_module_cli_runs_in_a_subprocess(tiny_student: Path, tmp_path: Path) -> 
         timeout=300,
     )
     assert bad.returncode == 2 and "no input: give a sentence or --input FILE" in bad.stderr
+
+
+# -- issue 15: every failure one line, exit 2, no traceback; a reused --out is clean ----------------
+def _broken_copy(src: Path, dst: Path, damage: str) -> Path:
+    shutil.copytree(src, dst)
+    if damage == "truncated_weights":
+        data = (dst / "model.pt").read_bytes()
+        (dst / "model.pt").write_bytes(data[: len(data) // 3])
+    elif damage == "no_tokenizer":
+        shutil.rmtree(dst / "tokenizer")
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("truncated_weights", "model.pt: unreadable weights"), ("no_tokenizer", "missing tokenizer/")],
+)
+def test_broken_model_is_one_line(
+    tiny_student: Path, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, message: str
+) -> None:
+    model = _broken_copy(tiny_student, tmp_path / "m", damage)
+    assert translate.main(["hallo", "--model", str(model), "--out", str(tmp_path / "o"), "--no-video"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("translate: error:") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "below_a_file"])
+def test_bad_out_is_refused_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" if kind == "file" else tmp_path / "f" / "sub"
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model must not be loaded for a bad --out")
+
+    monkeypatch.setattr("pipeline.inference.Translator.load", no_load)
+    model = tmp_path / "m"
+    model.mkdir()
+    assert translate.main(["hallo", "--model", str(model), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    expected = "exists and is not a directory" if kind == "file" else "not a writable directory"
+    assert err.startswith(f"translate: error: --out {out}") and expected in err
+
+
+def test_reused_out_holds_only_this_run(tiny_student: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    args = ["--out", str(out), "--model", str(tiny_student), "--no-video"]
+    assert translate.main([*SENTENCES, *args]) == 0
+    (out / "notes.txt").write_text("mine")  # not ours: kept
+    assert translate.main([SENTENCES[0], *args]) == 0
+    index = json.loads((out / "index.json").read_text())
+    assert [it["sentence"] for it in index["items"]] == [SENTENCES[0]]
+    written = {f for it in index["items"] for f in it["files"].values()}
+    assert {p.name for p in out.iterdir()} == written | {"index.json", "notes.txt"}
+
+
+def test_unknown_tokens_warned(tiny_student: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "o"
+    with caplog.at_level("WARNING"):
+        code = translate.main(["🌧️🌧️ ☀️", "--out", str(out), "--model", str(tiny_student), "--no-video"])
+    assert code == 0
+    assert "unknown to the tokenizer" in caplog.text
+    index = json.loads((out / "index.json").read_text())
+    assert index["items"][0]["unknown_tokens"] >= 1

@@ -13,10 +13,16 @@ lift stage's inverse and writes, per sentence ``NNN`` (1-based, in input order):
 - ``NNN_<slug>.gif`` / ``.mp4``: animated front-view skeleton at the model's fps (25)
   (:mod:`pipeline.evaluation.render`; ``--no-video`` skips them);
 
-plus ``index.json`` (model, fps, joints, units, and per sentence: text, frames, truncated, files).
-Blank lines of ``--input`` are skipped. Errors exit non-zero with a message: no input / an empty
-file (2), a missing or broken model directory (1). A sentence longer than the text encoder's
-limit is truncated to it with a logged warning.
+plus ``index.json`` (model, fps, joints, units, and per sentence: text, frames, truncated,
+unknown tokens, files). Blank lines of ``--input`` are skipped. Every failure is one line
+``translate: error: ...`` naming the path or value and the cause, exit status 2, with no traceback:
+no input / an empty file, bad ``--size`` / ``--batch-size``, an ``--out`` that is a file or not
+writable (checked before the model is loaded), a missing or broken model directory (missing files,
+truncated weights), a bad device. A reused ``--out`` is cleaned first: the files listed by its
+previous ``index.json`` (and any other ``NNN_<slug>.{npy,pose,gif,mp4}``) are removed, so the
+directory holds exactly this run's outputs. A sentence longer than the text encoder's limit is
+truncated to it with a logged warning; one whose tokens are mostly unknown to the tokenizer
+(``[UNK]``, e.g. emoji) is translated with a warning.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +45,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path("models/student")
 UNITS = "body-centred 3D: neck origin, shoulder width 1, x right, y down, z away from the camera"
+OUTPUT_RE = re.compile(r"^\d{3,}_[a-z0-9_]+\.(npy|pose|gif|mp4)$")  # the per-sentence files we write
+UNKNOWN_WARN = 0.5  # warn when more than this share of a sentence's tokens is [UNK]
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -62,6 +73,50 @@ def read_sentences(sentences: list[str], input_file: str | None) -> list[str]:
         out += from_file
     if not out:
         raise ValueError("no input: give a sentence or --input FILE")
+    return out
+
+
+def prepare_out(out_dir: str | Path) -> Path:
+    """Check (before any model is loaded) that ``out_dir`` is or can be made a writable directory,
+    then remove a previous run's outputs from it; ValueError naming the path and the cause."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".translate-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out}: not a writable directory ({exc.strerror or exc})") from exc
+    stale: set[str] = set()
+    index = out / "index.json"
+    if index.is_file():
+        try:
+            old = json.loads(index.read_text())
+            stale |= {f for item in old.get("items", []) for f in item.get("files", {}).values()}
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            log.warning("--out %s: its index.json is unreadable; removing only NNN_<slug> files", out)
+    stale |= {p.name for p in out.iterdir() if OUTPUT_RE.match(p.name)}
+    removed = 0
+    for name in sorted(stale):
+        path = out / os.path.basename(str(name))
+        if path.is_file():
+            path.unlink()
+            removed += 1
+    if index.is_file():
+        index.unlink()
+    if removed:
+        log.warning("--out %s: removed %d file(s) of a previous translation", out, removed)
+    return out
+
+
+def unknown_tokens(tokenizer: Any, sentences: list[str]) -> list[tuple[int, int]]:
+    """Per sentence ``(unknown, total)`` word-piece tokens (special tokens not counted)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    out = []
+    for text in sentences:
+        ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        out.append((sum(1 for i in ids if unk is not None and i == unk), len(ids)))
     return out
 
 
@@ -106,16 +161,34 @@ def run(
     """Translate ``sentences`` and write every output to ``out_dir``; returns the index written."""
     from pipeline.inference import Translator
 
+    out = prepare_out(out_dir)
     t0 = time.perf_counter()
-    translator = Translator.load(model, device=device, transform=transform, batch_size=batch_size)
+    try:
+        translator = Translator.load(model, device=device, transform=transform, batch_size=batch_size)
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as exc:  # a truncated model.pt, a broken tokenizer/: one line, no traceback
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--model {model}: cannot load the student ({type(exc).__name__}: {cause})") from exc
     t1 = time.perf_counter()
+    unknown = unknown_tokens(translator.generator.tokenizer, sentences)
+    for k, (n_unk, n) in enumerate(unknown, start=1):
+        if n and n_unk / n > UNKNOWN_WARN:
+            log.warning(
+                "sentence %d: %d of %d tokens are unknown to the tokenizer ([UNK]); the output "
+                "carries little of it: %r",
+                k,
+                n_unk,
+                n,
+                sentences[k - 1][:80],
+            )
     poses = translator.translate(sentences)
     truncated = set(translator.last_truncated)
     t2 = time.perf_counter()
-    out = Path(out_dir)
     items = write_outputs(out, sentences, poses, translator.fps, video, size)
     for i, item in enumerate(items):
         item["truncated"] = i in truncated
+        item["unknown_tokens"] = unknown[i][0]
     index = {
         "model": str(model),
         "device": str(translator.generator.device),
@@ -155,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.size <= 0 or args.size % 16:
         print(f"translate: error: --size {args.size}: expected a positive multiple of 16", file=sys.stderr)
         return 2
+    if args.batch_size <= 0:
+        print(
+            f"translate: error: --batch-size {args.batch_size}: expected a positive integer", file=sys.stderr
+        )
+        return 2
     try:
         sentences = read_sentences(args.sentences, args.input)
     except ValueError as exc:
@@ -167,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             "or pass --model DIR)",
             file=sys.stderr,
         )
-        return 1
+        return 2
     try:
         run(
             sentences,
@@ -179,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             not args.no_video,
             args.size,
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"translate: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 
