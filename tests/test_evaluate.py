@@ -270,6 +270,24 @@ def test_generated_systems_and_the_oracle_length() -> None:
     assert "[oracle T]: the system is given the reference length" in md.splitlines()[2]
 
 
+def test_references_longer_than_a_systems_maximum_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15: a reference a system cannot reach in length (its max_frames) is counted and logged."""
+    rng = np.random.default_rng(9)
+    stores = {"train": _store([40, 60, 50], rng), "dev": _store([30, 45, 70], rng)}
+
+    def capped(texts: list[str]) -> list[np.ndarray]:
+        return [np.full((40, 4, 3), 0.5, np.float32) for _ in texts]
+
+    cfg = EvaluateConfig(**{**EVAL, "systems": ["gt", "student"]})
+    encoder, bt, vocab = _models()
+    scorer = Scorer(encoder, bt, vocab, intervals=[[0, 50]], prefixes=[20])
+    with caplog.at_level("WARNING"):
+        result = evaluate(stores, scorer, cfg, 3, {"student": GeneratedSystem(capped, max_frames=40)})["dev"]
+    assert result["student"]["refs_over_max_frames"] == 2 and result["student"]["max_frames"] == 40
+    assert "dev student: 2 of 3 references are longer than its maximum output (40 frames)" in caplog.text
+    assert "refs_over_max_frames" not in result["gt"]
+
+
 def test_system_labels() -> None:
     assert [system_label(s) for s in ("pt_fpgn", "nslpg_base_ft", "pt_gn", "nslpg_x_ft", "nslpg_y")] == [
         "PT FP&GN",
@@ -372,7 +390,9 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
                 }
                 for s in (system, "student")
             )  # (Table-2 spans are left out where a subset has too few windows: they depend on the lengths)
-            assert ours - {"oracle_length"} == student
+            lengths_keys = {"oracle_length", "max_frames", "refs_over_max_frames"}
+            assert ours - lengths_keys == student - lengths_keys
+            assert ("refs_over_max_frames" in ours) == system.startswith("pt_")  # NSLP-G: oracle T
         oracle = saved.get(f"test.{system}.oracle_length")
         assert oracle == (1 if system.startswith("nslpg") else None)
     assert saved["test.nslpg_gs.duracc"] == 1.0 and saved["test.nslpg_gs.len_mae"] == 0.0

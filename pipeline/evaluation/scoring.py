@@ -104,6 +104,7 @@ class GeneratedSystem:
 
     generate: Generator
     oracle_length: bool = False
+    max_frames: int | None = None  # its longest output (None: unbounded, e.g. oracle length)
 
 
 @dataclass(frozen=True)
@@ -375,7 +376,8 @@ def evaluate(
     ``generators`` maps each generated system of ``cfg.systems`` (``student``, ``pt_*``,
     ``nslpg_*``) to a :class:`GeneratedSystem` or a plain ``texts -> sequences`` callable; an
     oracle-length system is given the reference lengths and its metrics get ``oracle_length: 1``,
-    every generated system its ``generate_seconds``. With ``keep`` (a dict),
+    every generated system its ``generate_seconds``, one with a ``max_frames`` that and
+    ``refs_over_max_frames`` (references it cannot reach in length, also logged). With ``keep`` (a dict),
     ``keep[split] = (refs, texts, systems)`` holds the scored sequences.
     """
     result: dict[str, Any] = {}
@@ -405,6 +407,18 @@ def evaluate(
                 extra[name] = {"generate_seconds": round(time.perf_counter() - t1, 2)}
                 if system.oracle_length:
                     extra[name]["oracle_length"] = 1
+                if system.max_frames is not None:
+                    over = sum(len(r) > system.max_frames for r in refs)
+                    extra[name] |= {"max_frames": system.max_frames, "refs_over_max_frames": int(over)}
+                    if over:
+                        log.warning(
+                            "%s %s: %d of %d references are longer than its maximum output (%d frames)",
+                            split,
+                            name,
+                            over,
+                            len(refs),
+                            system.max_frames,
+                        )
         gen_seconds = time.perf_counter() - t0
         if keep is not None:
             keep[split] = (refs, texts, systems)

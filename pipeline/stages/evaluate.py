@@ -121,7 +121,8 @@ def load_generators(cfg: EvaluateConfig, skip: Sequence[str] = ()) -> dict[str, 
             continue
         if name == "student":
             student = load_student(STUDENT_DIR, "cpu")
-            out[name] = GeneratedSystem(functools.partial(student.generate, batch_size=cfg.batch_size))
+            generate = functools.partial(student.generate, batch_size=cfg.batch_size)
+            out[name] = GeneratedSystem(generate, max_frames=student.max_frames)
         elif (baseline := baseline_of(name)) is not None:
             family, variant = baseline
             root = PT_DIR if family == "pt" else NSLPG_DIR
@@ -134,7 +135,8 @@ def load_generators(cfg: EvaluateConfig, skip: Sequence[str] = ()) -> dict[str, 
                 )
             gen = load_pt(root / variant) if family == "pt" else load_nslpg(root / variant)
             generate = functools.partial(gen.generate, batch_size=cfg.batch_size)
-            out[name] = GeneratedSystem(generate, oracle_length=gen.oracle_length)
+            longest = None if gen.oracle_length else int(gen.model.config.max_frames)
+            out[name] = GeneratedSystem(generate, oracle_length=gen.oracle_length, max_frames=longest)
     return out
 
 
