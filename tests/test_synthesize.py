@@ -243,11 +243,32 @@ def test_invalid_params_name_the_key(section, key):
 def test_run_skips_when_source_is_not_synthetic(tmp_path):
     params = {"seed": 1, "data": {"source": "openpose"}, "synthetic": {"n_train": 2}}
     out = tmp_path / "synthetic"
-    (out / "stale").mkdir(parents=True)
-    assert run(params, out)["skipped"]
+    assert run(params, out) == {"skipped": True, "source": "openpose", "kept": False}
     assert [p.name for p in out.iterdir()] == ["README.txt"]
     with pytest.raises(ParamsError, match="seed"):
         run({"seed": -1, "data": {"source": "synthetic"}, "synthetic": {}}, out)
+
+
+def test_another_source_keeps_the_generated_corpus(tmp_path):
+    """Issue 15: choosing another source does not touch a corpus generated before (dvc.yaml: persist)."""
+    out = tmp_path / "synthetic"
+    synth = {"seed": 5, "data": {"source": "synthetic"}, "synthetic": {"n_train": 2, "n_dev": 1, "n_test": 1}}
+    run(synth, out)
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert run({**synth, "data": {"source": "pt_skels"}}, out)["kept"]
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before
+    (out / "stale.txt").write_text("x")  # regenerating starts from an empty directory
+    run(synth, out)
+    assert not (out / "stale.txt").exists()
+
+
+def test_synthetic_out_is_persistent_in_dvc_yaml():
+    import yaml
+
+    stage = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]["synthesize"]
+    (out,) = stage["outs"]
+    assert out == {"data/synthetic": {"cache": False, "persist": True}}
 
 
 def test_run_writes_all_splits(tmp_path):

@@ -3,7 +3,10 @@
 Writes ``data/synthetic/``: OpenPose JSON frames, PHOENIX corpus files, the ground-truth 3D
 sidecar ``gt3d/``, ``signers.json`` and ``stats.json`` (see :mod:`pipeline.synth.corpus` and
 docs/ARCHITECTURE.md, section *synthesize*). When ``data.source`` is not ``synthetic`` the corpus
-is not needed: only ``README.txt`` is written, so that the stage's DVC out exists.
+is not needed and is left as it is (the out is ``persist: true`` in dvc.yaml, so DVC does not delete
+it either): a corpus generated earlier survives choosing another source; without one only
+``README.txt`` is written, so that the stage's DVC out exists. With ``synthetic`` the directory is
+emptied and regenerated (byte-deterministic for the same params).
 """
 
 from __future__ import annotations
@@ -29,15 +32,18 @@ def run(params: dict[str, Any], out: str | Path = DST) -> dict[str, Any]:
     source = parse_section(params, "data", DataConfig).source
     cfg = parse_section(params, "synthetic", SynthConfig)
     seed = check_seed(params["seed"])
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     if source != "synthetic":
+        if out.is_dir() and any(out.iterdir()):
+            return {"skipped": True, "source": source, "kept": True}
+        out.mkdir(parents=True, exist_ok=True)
         (out / "README.txt").write_text(
             f"The synthetic corpus is not used: {PARAMS_FILE} has data.source={source!r}.\n"
             "Set data.source: synthetic to generate it here.\n"
         )
-        return {"skipped": True, "source": source}
+        return {"skipped": True, "source": source, "kept": False}
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     return generate_corpus(cfg, seed, out)
 
 
@@ -45,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m pipeline.stages.synthesize``."""
     stats = run(STAGE.start(__doc__, argv))
     if stats.get("skipped"):
-        log.info("data.source=%r: synthetic corpus not generated", stats["source"])
+        kept = "the existing corpus left as it is" if stats["kept"] else "none written"
+        log.info("data.source=%r: synthetic corpus not generated (%s)", stats["source"], kept)
         return
     for split, c in stats["splits"].items():
         log.info(
