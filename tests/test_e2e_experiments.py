@@ -97,6 +97,12 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
         "Mean",
         "Random (per sentence)",
         "Random (one sequence)",
+        "PT base",
+        "PT FP&GN",
+        "NSLP-G base",
+        "NSLP-G GS",
+        "NSLP-G base (+ft)",
+        "NSLP-G GS (+ft)",
         "Ours (full)",
         "Ours (w/o KD)",
     ]
