@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from pipeline.data.sequences import tokenize
-from pipeline.models.backtranslator import Vocab
-from pipeline.models.nslpg import NSLPG, NSLPGConfig, encode_batch
+from pipeline.models.backtranslator import Vocab, encode_batch
+from pipeline.models.nslpg import NSLPG, NSLPGConfig
 from pipeline.models.progressive import ProgressiveConfig, ProgressiveTransformer
 from pipeline.models.student import Student, StudentConfig
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.baselines.variants import check_variants
+from pipeline.baselines.common import check_variants, generator_fields, read_saved, write_saved
 from pipeline.config import check_positive
-from pipeline.models.backtranslator import VOCAB_FILE, Vocab
+from pipeline.models.backtranslator import Vocab, encode_batch
 from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model
-from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig, encode_batch
+from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig
 from pipeline.models.vae import load_vae
 
 GLOSS_VOCAB_FILE = "gloss_vocab.json"
@@ -111,13 +111,9 @@ def save_nslpg(
 ) -> Path:
     """Write an NSLP-G directory (see the module docstring); ``glosses`` is required with GS."""
     c = model.config
-    if len(vocab) != c.vocab_size:
-        raise ValueError(f"save_nslpg: {len(vocab)} words but vocab_size={c.vocab_size}")
     if c.gloss_weight > 0 and (glosses is None or len(glosses) != c.gloss_vocab_size):
         raise ValueError(f"save_nslpg: GS needs the gloss vocabulary of {c.gloss_vocab_size} entries")
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / CONFIG_FILE).write_text(json.dumps({"nslpg": asdict(c), **meta}, indent=1))
+    d = write_saved(directory, "nslpg", c, vocab, meta)
     state = {
         k: v.detach().cpu().float().contiguous()
         for k, v in model.state_dict().items()
@@ -125,7 +121,6 @@ def save_nslpg(
     }
     torch.save(state, d / WEIGHTS_FILE)
     save_model(model.vae.cpu().float(), d / VAE_DIR)
-    (d / VOCAB_FILE).write_text(json.dumps(vocab.itos, ensure_ascii=False))
     gloss_file = d / GLOSS_VOCAB_FILE
     if c.gloss_weight > 0 and glosses is not None:
         gloss_file.write_text(json.dumps(glosses.itos, ensure_ascii=False))
@@ -137,37 +132,11 @@ def save_nslpg(
 def load_nslpg(directory: str | Path, device: str | torch.device = "cpu") -> NSLPGGenerator:
     """Load a directory written by :func:`save_nslpg` (its own VAE copy): eval mode, frozen."""
     d = Path(directory)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: no such model directory (run `dvc repro train_nslpg` first)")
-    try:
-        meta = json.loads((d / CONFIG_FILE).read_text())
-        itos = json.loads((d / VOCAB_FILE).read_text(encoding="utf-8"))
-        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{d}: not a saved NSLP-G, missing {Path(exc.filename).name}") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{d}: invalid JSON: {exc}") from exc
-    try:
-        config = NSLPGConfig(**meta["nslpg"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{d / CONFIG_FILE}: invalid NSLP-G config: {exc}") from exc
-    vocab = Vocab(itos)
-    if len(vocab) != config.vocab_size:
-        raise ValueError(
-            f"{d / VOCAB_FILE}: {len(vocab)} words but config says vocab_size={config.vocab_size}"
-        )
+    meta, config, vocab, state = read_saved(d, "NSLP-G", "train_nslpg", "nslpg", NSLPGConfig)
     model = NSLPG(config, load_vae(d / VAE_DIR))
     missing, unexpected = model.load_state_dict(state, strict=False)
     wrong = [k for k in missing if not k.startswith("vae.")] + list(unexpected)
     if wrong:
         raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {wrong[:5]}")
     model.to(device).eval().requires_grad_(False)
-    return NSLPGGenerator(
-        model,
-        vocab,
-        int(meta["n_joints"]),
-        str(meta.get("variant", "")),
-        float(meta.get("fps", 25.0)),
-        device,
-        list(meta.get("joints") or []),
-    )
+    return NSLPGGenerator(model, vocab, device=device, **generator_fields(meta))

@@ -49,6 +49,7 @@ from pipeline.models.layers import sinusoidal_encoding
 VOCAB_FILE = "vocab.json"
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
+PAD_ID = SPECIALS.index(PAD)  # 0: token-id padding of every word-level model (PT, NSLP-G, this SLT)
 
 
 def words(text: str) -> list[str]:
@@ -104,6 +105,20 @@ BLANK_ID = 0  # the CTC blank of the gloss head
 def gloss_tokens(gloss: str) -> list[str]:
     """Gloss tokens of an annotation: split on white space, case kept (``"ABEND SONNE"``)."""
     return gloss.split()
+
+
+def encode_batch(
+    vocab: Vocab, items: Sequence[str], max_tokens: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``vocab.encode`` each item and pad with ``<pad>``: ``(ids [B, L], attention_mask [B, L])``
+    (mask 1 on real tokens). Works for any vocabulary with :class:`Vocab`'s ``encode`` (the texts of
+    PT and NSLP-G, NSLP-G's glosses)."""
+    seqs = [vocab.encode(item, max_tokens) for item in items]
+    width = max((len(s) for s in seqs), default=0)
+    ids = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return ids, (ids != PAD_ID).long()
 
 
 @dataclass

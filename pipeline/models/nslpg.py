@@ -60,11 +60,14 @@ from torch import nn
 
 from pipeline.config import ParamsError, check_fields, param
 from pipeline.data.sequences import length_mask
-from pipeline.models.backtranslator import SPECIALS, Vocab, gloss_tokens
+from pipeline.models.backtranslator import PAD_ID, SPECIALS, Vocab, gloss_tokens
+from pipeline.models.backtranslator import (
+    encode_batch as encode_batch,  # re-exported: batches texts and glosses
+)
 from pipeline.models.layers import sinusoidal_encoding
 from pipeline.models.student import LengthRegulator, predict_frames
 
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3  # the ids of :data:`SPECIALS` in both vocabularies
+BOS_ID, EOS_ID, UNK_ID = 1, 2, 3  # the ids of :data:`SPECIALS` after <pad> (PAD_ID = 0) in both vocabularies
 LENGTHS = ("oracle", "regulator")
 
 
@@ -85,19 +88,6 @@ class GlossSeqVocab(Vocab):
         if max_tokens is not None:
             ids = ids[:max_tokens]
         return [BOS_ID, *ids, EOS_ID]
-
-
-def encode_batch(
-    vocab: Vocab, items: Sequence[str], max_tokens: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``vocab.encode`` each item and pad with ``<pad>``: ``(ids [B, L], attention_mask [B, L])``
-    (mask 1 on real tokens). Works for texts (:class:`Vocab`) and glosses (:class:`GlossSeqVocab`)."""
-    seqs = [vocab.encode(item, max_tokens) for item in items]
-    width = max((len(s) for s in seqs), default=0)
-    ids = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return ids, (ids != PAD_ID).long()
 
 
 @dataclass

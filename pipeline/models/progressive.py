@@ -62,12 +62,12 @@ from torch import nn
 
 from pipeline.config import ParamsError, check_fields, param
 from pipeline.data.sequences import length_mask
+from pipeline.models.backtranslator import PAD_ID
 from pipeline.models.layers import sinusoidal_encoding
 
 SECTION = "progressive"  # the params section / error-message prefix of :class:`ProgressiveConfig`
 FP_FRAMES = 10  # PT's future-prediction horizon (Configs/GNFP.yaml: future_prediction: 10)
 PT_NOISE_RATE = 5.0  # PT's Gaussian-noise rate with GN on (paper default)
-PAD_ID = 0  # <pad> of the word-level Vocab
 
 
 @dataclass

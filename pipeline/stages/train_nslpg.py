@@ -39,14 +39,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline.baselines.common import check_variants
 from pipeline.baselines.nslpg import VARIANTS, save_nslpg, variant_config
-from pipeline.baselines.variants import check_variants
 from pipeline.config import Stage, check_seed, param, parse_section
 from pipeline.data.sequences import Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
-from pipeline.models.backtranslator import Vocab
-from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig, encode_batch
+from pipeline.models.backtranslator import Vocab, encode_batch
+from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig
 from pipeline.models.student import predict_frames
 from pipeline.models.vae import load_vae
 from pipeline.training import engine

@@ -42,13 +42,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.baselines.pt import VARIANTS, PTGenerator, save_pt, text_batch, variant_config
-from pipeline.baselines.variants import check_variants
+from pipeline.baselines.common import check_variants
+from pipeline.baselines.pt import VARIANTS, PTGenerator, save_pt, variant_config
 from pipeline.config import Stage, check_seed, param, parse_section
 from pipeline.data.sequences import PairDataset, Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
-from pipeline.models.backtranslator import Vocab
+from pipeline.models.backtranslator import Vocab, encode_batch
 from pipeline.models.progressive import (
     FP_FRAMES,
     PT_NOISE_RATE,
@@ -92,7 +92,7 @@ class WordPoseCollate:
         self.vocab = vocab
 
     def __call__(self, batch: list[tuple[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-        ids, mask = text_batch(self.vocab, [t for t, _ in batch])
+        ids, mask = encode_batch(self.vocab, [t for t, _ in batch])
         poses, lengths = pad_sequences([f for _, f in batch])
         return {"input_ids": ids, "attention_mask": mask, "poses": poses, "lengths": lengths}
 
