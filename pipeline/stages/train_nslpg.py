@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pipeline.baselines.common import check_variants
 from pipeline.baselines.nslpg import VARIANTS, save_nslpg, variant_config
-from pipeline.config import Stage, check_seed, param, parse_section
+from pipeline.config import Stage, param, parse_section
 from pipeline.data.sequences import Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
@@ -193,12 +193,6 @@ def dev_metrics(module: NSLPGModule, loader: DataLoader, fps: float) -> dict[str
     return result
 
 
-def training_seed(params: dict[str, Any]) -> int:
-    """``nslpg.seed`` when set, else the global ``seed``."""
-    value = params["nslpg"].get("seed")
-    return check_seed(params["seed"]) if value is None else check_seed(value, "nslpg.seed")
-
-
 def check_glosses(pairs: dict[str, Pairs]) -> None:
     """Every sequence needs a gloss for the GS variants (:class:`StoreError` naming the first without)."""
     for split, p in pairs.items():
@@ -238,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         n_features=n_features,
     )
     fps = float(stores["train"].fps)
-    seed = training_seed(params)
+    seed = engine.section_seed(params, "nslpg")
     data = engine.data_digest(
         [("\n".join(p.texts), "\n".join(p.glosses), p.frames) for p in pairs.values()], VAE_DIR / "model.pt"
     )
@@ -269,15 +263,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             if not fit.is_global_zero:
                 return {}
             module = module.cpu().float()
-            samples = len(pairs["train"]) * fit.epochs_run
             total += fit.seconds
             metrics[variant] = {
                 "gloss_weight": cfg.gloss_weight,
                 "finetune_vae": int(cfg.finetune_vae),
-                "epochs": fit.epochs,
-                "resumed_from_epoch": fit.start_epoch,
-                "train_seconds": round(fit.seconds, 2),
-                "train_samples_per_s": round(samples / fit.seconds, 2) if samples and fit.seconds else 0.0,
+                **fit.summary(len(pairs["train"])),
                 "dev": dev_metrics(module, loaders[1], fps),
             }
             saved_glosses = glosses if cfg.gloss_weight > 0 else None

@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader
 
 from pipeline.baselines.common import check_variants
 from pipeline.baselines.pt import VARIANTS, PTGenerator, save_pt, variant_config
-from pipeline.config import Stage, check_seed, param, parse_section
+from pipeline.config import Stage, param, parse_section
 from pipeline.data.sequences import PairDataset, Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
@@ -192,12 +192,6 @@ def dev_metrics(
     return result
 
 
-def training_seed(params: dict[str, Any]) -> int:
-    """``progressive.seed`` when set, else the global ``seed``."""
-    value = params["progressive"].get("seed")
-    return check_seed(params["seed"]) if value is None else check_seed(value, "progressive.seed")
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m pipeline.stages.train_pt``; returns the metrics of metrics/train_pt.json."""
     params = STAGE.start(__doc__, argv)
@@ -213,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sec.model, vocab_size=len(vocab), max_frames=max_frames, n_features=n_features
     )
     fps = float(stores["train"].fps)
-    seed = training_seed(params)
+    seed = engine.section_seed(params, "progressive")
     data = engine.data_digest([("\n".join(p.texts), p.frames) for p in pairs.values()])
     fingerprint = {"progressive": dataclasses.asdict(sec), "seed": seed, "data": data}
     meta = {"n_joints": pairs["train"].n_joints, "joints": stores["train"].joints, "fps": fps}
@@ -243,15 +237,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             model = module.model.cpu().float()
             module = module.cpu()
             generator = PTGenerator(model, vocab, pairs["train"].n_joints, variant, fps)
-            samples = len(pairs["train"]) * fit.epochs_run
             total += fit.seconds
             metrics[variant] = {
                 "future_frames": cfg.future_frames,
                 "noise_rate": cfg.noise_rate,
-                "epochs": fit.epochs,
-                "resumed_from_epoch": fit.start_epoch,
-                "train_seconds": round(fit.seconds, 2),
-                "train_samples_per_s": round(samples / fit.seconds, 2) if samples and fit.seconds else 0.0,
+                **fit.summary(len(pairs["train"])),
                 "noise_std_mean": float(model.noise_std.mean()),
                 "dev": dev_metrics(module, dev_loader, generator, pairs["dev"].texts, fps),
             }

@@ -39,7 +39,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.config import Stage, check_choice, check_seed, param, parse_section
+from pipeline.config import Stage, check_choice, param, parse_section
 from pipeline.data.sequences import PairCollate, PairDataset, Pairs, StateCollate, fit_max_frames, load_pairs
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
@@ -209,8 +209,7 @@ def dev_metrics(module: StudentModule, loader: DataLoader) -> dict[str, float]:
 
 def training_seed(params: dict[str, Any]) -> int:
     """``student.seed`` when set (seed studies of the student alone), else the global ``seed``."""
-    value = params["student"].get("seed")
-    return check_seed(params["seed"]) if value is None else check_seed(value, "student.seed")
+    return engine.section_seed(params, "student")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -277,14 +276,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             return {}
         dev = dev_metrics(module, dev_loader)  # on the training device, fp32
         module = module.cpu().float()
-        samples_per_s = len(pairs["train"]) * fit.epochs_run / fit.seconds if fit.seconds else 0.0
         metrics = {
             "train_sequences": len(pairs["train"]),
             "max_frames": max_frames,
-            "epochs": fit.epochs,
-            "resumed_from_epoch": fit.start_epoch,
-            "train_seconds": round(fit.seconds, 2),
-            "train_samples_per_s": round(samples_per_s, 2),
+            **fit.summary(len(pairs["train"])),
             "truncated": {s: p.truncated for s, p in pairs.items()},
             "clipped": {s: p.clipped for s, p in pairs.items()},
             "dev": dev,

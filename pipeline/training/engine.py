@@ -70,7 +70,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from torch import nn
 
-from pipeline.config import Stage, param, parse_section
+from pipeline.config import Stage, check_seed, param, parse_section
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,13 @@ class LossModule(L.LightningModule):
 def seed(value: int) -> int:
     """Seed python, numpy and torch (and dataloader workers) via ``lightning.seed_everything``."""
     return L.seed_everything(int(value), workers=True, verbose=False)
+
+
+def section_seed(params: Mapping[str, Any], section: str) -> int:
+    """``<section>.seed`` when set (a seed study of that stage alone, same data and upstream models),
+    else the global ``seed``; checked, errors name the key."""
+    value = params[section].get("seed")
+    return check_seed(params["seed"]) if value is None else check_seed(value, f"{section}.seed")
 
 
 def set_cpu_threads(threads: int | None) -> None:
@@ -334,6 +341,17 @@ class Fit:
     def epochs_run(self) -> int:
         """Epochs this process trained."""
         return self.epochs - self.start_epoch
+
+    def summary(self, n_train: int) -> dict[str, Any]:
+        """The training-metrics keys every training stage reports: epochs, the epoch it resumed
+        from, wall seconds and train samples/s of this process (``n_train`` samples per epoch)."""
+        per_s = n_train * self.epochs_run / self.seconds if self.seconds else 0.0
+        return {
+            "epochs": self.epochs,
+            "resumed_from_epoch": self.start_epoch,
+            "train_seconds": round(self.seconds, 2),
+            "train_samples_per_s": round(per_s, 2),
+        }
 
 
 @dataclass
