@@ -47,8 +47,7 @@ from pipeline.evaluation.scoring import (  # noqa: E402
 )
 from pipeline.models.backtranslator import BackTranslator, Vocab, load_backtranslator  # noqa: E402
 from pipeline.models.fgd_encoder import FGDEncoder, load_fgd_encoder  # noqa: E402
-from pipeline.stages.train_backtranslator import BackTranslatorSection  # noqa: E402
-from pipeline.stages.train_fgd_encoder import FGDEncoderSection  # noqa: E402
+from pipeline.training.sections import BackTranslatorSection, FGDEncoderSection  # noqa: E402
 
 WORDS = "am montag regen sonne im norden süden kalt warm wind es wird morgen heute .".split()  # noqa: SIM905
 

@@ -30,9 +30,9 @@ from pipeline.data.sequences import StateCollate, pad_sequences, tokenize
 from pipeline.models.student import Student, encode_texts
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE
-from pipeline.stages.pretrain_vae import VAESection
-from pipeline.stages.train_student import StudentModule, StudentSection
+from pipeline.stages.train_student import StudentModule
 from pipeline.training import engine
+from pipeline.training.sections import StudentSection, VAESection
 
 WORDS = [
     "am",

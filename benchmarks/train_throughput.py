@@ -24,9 +24,10 @@ import torch
 
 from pipeline.config import deep_merge, load_params, parse_section
 from pipeline.models.vae import VAE
-from pipeline.stages.pretrain_vae import VAESection, loader
+from pipeline.stages.pretrain_vae import loader
 from pipeline.training import engine
 from pipeline.training.engine import TrainConfig
+from pipeline.training.sections import VAESection
 
 
 def fake_frames(n: int, seed: int = 0) -> np.ndarray:

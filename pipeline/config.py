@@ -35,6 +35,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 PARAMS_FILE = "params.yaml"
+PARAMS_VALID = "data/params_valid.json"  # the validate stage's out; every other stage depends on it
 T = TypeVar("T")
 
 
@@ -111,6 +112,35 @@ def load_params(path: str | os.PathLike[str] = PARAMS_FILE) -> dict[str, Any]:
         if not isinstance(raw.get(key), dict) or not isinstance(value, dict):
             raise ParamsError(f"{path}: profiles.{name}.{key} must overlay a params section with a mapping")
     return deep_merge(raw, overlay)
+
+
+def profile_conflicts(raw: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> list[str]:
+    """Plain keys changed from ``baseline`` that the selected profile replaces with another value.
+
+    ``raw`` and ``baseline`` are params.yaml documents as read (profiles not applied); the
+    baseline is the committed file that ``dvc exp run -S key=value`` starts from. A profile's
+    entries are ordinary params (``-S profiles.tiny.student.epochs=5``), and a plain key changed
+    while the profile overrides it would be recorded with a value the run never uses: such a
+    key is returned as a message naming it, its two values and the profile entry to set instead.
+    A changed plain key the profile sets to the same value is no conflict.
+    """
+    if not isinstance(baseline, Mapping):
+        return []
+    name = raw.get("profile", "default")
+    overlay = ((raw.get("profiles") or {}).get(name) or {}) if isinstance(raw.get("profiles"), dict) else {}
+    now = flatten({k: v for k, v in raw.items() if k != "profiles"})
+    before = flatten({k: v for k, v in baseline.items() if k != "profiles"})
+    out = []
+    for key, value in flatten(overlay).items():
+        if value == {}:  # an empty overlay of a section changes nothing
+            continue
+        if key in now and key in before and now[key] != before[key] and now[key] != value:
+            out.append(
+                f"{key}={now[key]!r} (changed from {before[key]!r}) is replaced by profile {name!r}: "
+                f"profiles.{name}.{key}={value!r}; set -S profiles.{name}.{key}={now[key]!r} instead "
+                "(or drop the profile)"
+            )
+    return out
 
 
 def section(params: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -342,7 +372,8 @@ class Stage:
 
     ``params``: the params.yaml sections (and top-level keys) it reads; dvc.yaml lists each and,
     for sections, ``profiles.${profile}.<section>``. ``deps``: data and models it reads
-    (``${data.path}`` as in dvc.yaml); its code deps are the modules it imports. ``outs``: every
+    (``${data.path}`` as in dvc.yaml), and :data:`PARAMS_VALID` for every stage but ``validate``
+    (added here); its code deps are the modules it imports. ``outs``: every
     output, metrics and plots included.
     """
 
@@ -352,7 +383,10 @@ class Stage:
     outs: tuple[str, ...]
 
     def __post_init__(self) -> None:  # paths may be given as Path; kept as the strings of dvc.yaml
-        object.__setattr__(self, "deps", tuple(str(d) for d in self.deps))
+        deps = tuple(str(d) for d in self.deps)
+        if self.name != "validate" and PARAMS_VALID not in deps:  # params checked before outs go
+            deps = (PARAMS_VALID, *deps)
+        object.__setattr__(self, "deps", deps)
         object.__setattr__(self, "outs", tuple(str(o) for o in self.outs))
 
     def start(self, doc: str | None, argv: Sequence[str] | None = None) -> Params:

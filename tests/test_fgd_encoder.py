@@ -14,7 +14,8 @@ from pipeline.config import ParamsError, parse_section
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.models.fgd_encoder import MIN_STD, FGDEncoder, FGDEncoderConfig, load_fgd_encoder
 from pipeline.models.io import save_model
-from pipeline.stages.train_fgd_encoder import FGDEncoderSection, main, reconstruction, split_windows
+from pipeline.stages.train_fgd_encoder import main, reconstruction, split_windows
+from pipeline.training.sections import FGDEncoderSection
 
 
 def _motion(lengths: Sequence[int], rng: np.random.Generator, joints: int = 4) -> SplitStore:

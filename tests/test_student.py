@@ -406,7 +406,7 @@ def test_cached_encoder_states_give_the_same_loss_and_gradients(tokenizer, train
 
 def _default_student_section() -> Any:
     from pipeline.config import deep_merge, parse_section, read_yaml
-    from pipeline.stages.train_student import StudentSection
+    from pipeline.training.sections import StudentSection
 
     raw = read_yaml(Path(__file__).resolve().parents[1] / "params.yaml", "params", ValueError)
     params = deep_merge({k: v for k, v in raw.items() if k != "profiles"}, raw["profiles"]["default"])
@@ -494,7 +494,7 @@ def test_wo_bert_encoder_defaults_to_berts_depth_and_width(tokenizer) -> None:
     from conftest import ROOT
 
     from pipeline.config import load_params, parse_section
-    from pipeline.stages.train_student import StudentSection
+    from pipeline.training.sections import StudentSection
 
     sec = parse_section(load_params(ROOT / "params.yaml"), "student", StudentSection)
     assert sec.model.scratch_layers is None

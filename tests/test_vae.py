@@ -16,7 +16,7 @@ from pipeline.config import ParamsError, parse_section
 from pipeline.data.skeleton import MANUAL
 from pipeline.models.io import save_model
 from pipeline.models.vae import VAE, FeatureMap, VAEConfig, load_vae, local_anchors, vae_loss
-from pipeline.stages.pretrain_vae import VAESection
+from pipeline.training.sections import VAESection
 
 
 def _model(**kw: object) -> VAE:

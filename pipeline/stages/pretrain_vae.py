@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +29,19 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from pipeline.config import Stage, check_seed, param, parse_section
+from pipeline.config import Stage, check_seed, parse_section
 from pipeline.data.skeleton import part_slices
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.models.io import save_model
-from pipeline.models.vae import VAE, VAEConfig
+from pipeline.models.vae import VAE
 from pipeline.training import engine
+from pipeline.training.sections import VAESection
 
 LIFTED = Path("data/lifted")
 OUT, CKPT, METRICS = Path("models/vae"), Path("models/vae_ckpt"), Path("metrics/vae.json")
 STAGE = Stage("pretrain_vae", ("seed", "vae", "train"), (LIFTED,), (OUT, CKPT, METRICS))
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VAESection:
-    """The ``vae`` params section: the model (hidden, latent, loss, kl_weight) and its training
-    (epochs, batch_size in frames, lr, cpu_threads)."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    model: VAEConfig = param(factory=VAEConfig, flatten=True)
 
 
 def load_frames(store: SplitStore, where: str | Path) -> tuple[np.ndarray, int]:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.config import ParamsError, Stage, check_seed, param, parse_section
+from pipeline.config import Stage, check_seed, parse_section
 from pipeline.data.sequences import Pairs, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError, corpus_files
 from pipeline.evaluation.backtranslation import recognise, score, translate
@@ -62,6 +61,7 @@ from pipeline.models.backtranslator import (
     words,
 )
 from pipeline.training import engine
+from pipeline.training.sections import BackTranslatorSection
 
 LIFTED, OUT = Path("data/lifted"), Path("models/backtranslator")
 CKPT, METRICS = Path("models/backtranslator_ckpt"), Path("metrics/backtranslator.json")
@@ -73,27 +73,6 @@ STAGE = Stage(
     (OUT, CKPT, METRICS),
 )
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BackTranslatorSection:
-    """The ``backtranslator`` params section: the model (:class:`BackTranslatorConfig`) and how it
-    is trained."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    val_every: int = param(gt=0)  # beam dev decoding (BLEU-4 model selection) every N epochs and at the end
-    min_count: int = param(gt=0)  # words seen fewer times in train map to <unk>
-    model: BackTranslatorConfig = param(factory=BackTranslatorConfig, flatten=True)
-    noise: float = param(0.0, ge=0)  # std of Gaussian noise added to training frames
-    label_smoothing: float = param(0.1, ge=0, lt=1)
-    weight_decay: float = param(0.01, ge=0)
-    gloss_weight: float = param(1.0, ge=0)  # weight of the CTC gloss loss; 0 = no gloss head
-    length_penalties: tuple[float, ...] = param((0.0, 0.5, 1.0, 1.5, 2.0))  # alphas tried on dev
-
-    def __post_init__(self) -> None:
-        bad = [a for a in self.length_penalties if a < 0]
-        if bad:
-            raise ParamsError(f"backtranslator.length_penalties: {bad[0]} is invalid; expected values >= 0")
 
 
 class TextCollate:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline.config import Stage, check_seed, param, parse_section
+from pipeline.config import Stage, check_seed, parse_section
 from pipeline.data.skeleton import part_slices
 from pipeline.data.store import SplitStore, StoreError, corpus_files
-from pipeline.models.fgd_encoder import FGDEncoder, FGDEncoderConfig, windows
+from pipeline.models.fgd_encoder import FGDEncoder, windows
 from pipeline.models.io import WEIGHTS_FILE, save_model
 from pipeline.training import engine
+from pipeline.training.sections import FGDEncoderSection
 
 LIFTED, OUT, CKPT = Path("data/lifted"), Path("models/fgd_encoder"), Path("models/fgd_encoder_ckpt")
 SUMMARY = OUT / "summary.json"  # inside the model directory
@@ -54,17 +54,6 @@ STAGE = Stage(
     "train_fgd_encoder", ("seed", "fgd_encoder", "train"), corpus_files(LIFTED, ("train", "dev")), (OUT, CKPT)
 )
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FGDEncoderSection:
-    """The ``fgd_encoder`` params section: the model (:class:`FGDEncoderConfig`, with the window and
-    the evaluation stride) and how it is trained."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    train_stride: int = param(gt=0)  # window stride when cutting the train sequences for training
-    warmup: float = param(0.05, ge=0, lt=1)  # fraction of the steps with a linear lr warm-up, then cosine
-    model: FGDEncoderConfig = param(factory=FGDEncoderConfig, flatten=True)
 
 
 def split_windows(store: SplitStore, where: str | Path, size: int, stride: int) -> tuple[np.ndarray, int]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,49 +38,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pipeline.baselines.common import check_variants
-from pipeline.baselines.nslpg import VARIANTS, save_nslpg, variant_config
-from pipeline.config import Stage, param, parse_section
+from pipeline.baselines.nslpg import save_nslpg, variant_config
+from pipeline.config import Stage, parse_section
 from pipeline.data.sequences import Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
 from pipeline.models.backtranslator import Vocab, encode_batch
-from pipeline.models.nslpg import NSLPG, GlossSeqVocab, NSLPGConfig
+from pipeline.models.nslpg import NSLPG, GlossSeqVocab
 from pipeline.models.student import predict_frames
 from pipeline.models.vae import load_vae
 from pipeline.training import engine
+from pipeline.training.sections import NSLPGSection
 
 LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
 OUT, CKPT, METRICS = Path("models/nslpg"), Path("models/nslpg_ckpt"), Path("metrics/train_nslpg.json")
 STAGE = Stage("train_nslpg", ("seed", "nslpg", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NSLPGSection:
-    """The ``nslpg`` params section: the model (:class:`NSLPGConfig`), its variants and how they
-    are trained."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    model: NSLPGConfig = param(factory=NSLPGConfig, flatten=True)
-    variants: list[str] = param(
-        ["base", "gs", "base_ft", "gs_ft"]
-    )  # names of pipeline.baselines.nslpg.VARIANTS
-    gloss_weight: float = param(
-        0.1, gt=0
-    )  # weight of the gloss loss of the GS variants (NSLP-G's newer code)
-    weight_decay: float = param(0.0, ge=0)  # AdamW; 0 = Adam (NSLP-G)
-    min_count: int = param(1, gt=0)  # train words seen fewer times map to <unk>
-    max_frames: int | None = param(None, gt=0)  # T_max of the regulator; null = the longest train sequence
-    seed: int | None = param(None, ge=0)  # training seed of this stage alone (null = the global seed)
-
-    def __post_init__(self) -> None:
-        check_variants(self.variants, "nslpg.variants", list(VARIANTS))
-
-    @property
-    def gloss_supervised(self) -> bool:
-        """Whether a listed variant trains the gloss decoder."""
-        return any(VARIANTS[v][0] for v in self.variants)
 
 
 class SentenceDataset(Dataset):

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,47 +41,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.baselines.common import check_variants
-from pipeline.baselines.pt import VARIANTS, PTGenerator, save_pt, variant_config
-from pipeline.config import Stage, param, parse_section
+from pipeline.baselines.pt import PTGenerator, save_pt, variant_config
+from pipeline.config import Stage, parse_section
 from pipeline.data.sequences import PairDataset, Pairs, fit_max_frames, load_pairs, pad_sequences
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
 from pipeline.models.backtranslator import Vocab, encode_batch
 from pipeline.models.progressive import (
-    FP_FRAMES,
-    PT_NOISE_RATE,
-    ProgressiveConfig,
     ProgressiveTransformer,
     pt_losses,
     teacher_forcing,
 )
 from pipeline.training import engine
+from pipeline.training.sections import PTSection
 
 LIFTED = Path("data/lifted")
 OUT, CKPT, METRICS = Path("models/pt"), Path("models/pt_ckpt"), Path("metrics/train_pt.json")
 STAGE = Stage("train_pt", ("seed", "progressive", "train"), (LIFTED,), (OUT, CKPT, METRICS))
 ERRORS_KEY = "pt_error_stats"  # a checkpoint's GN errors of an unfinished epoch
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PTSection:
-    """The ``progressive`` params section: the model (:class:`ProgressiveConfig`), its variants and
-    how they are trained."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    model: ProgressiveConfig = param(factory=ProgressiveConfig, flatten=True)
-    variants: list[str] = param(["base", "fpgn"])  # names of pipeline.baselines.pt.VARIANTS
-    fp_frames: int = param(FP_FRAMES, gt=1)  # future frames N of the FP variants (PT: 10)
-    noise_rate: float = param(PT_NOISE_RATE, gt=0)  # GN rate of the GN variants (PT paper: 5)
-    weight_decay: float = param(0.0, ge=0)  # AdamW; 0 = Adam (PT)
-    min_count: int = param(1, gt=0)  # train words seen fewer times map to <unk>
-    max_frames: int | None = param(None, gt=0)  # T_max; null = the longest train sequence
-    seed: int | None = param(None, ge=0)  # training seed of this stage alone (null = the global seed)
-
-    def __post_init__(self) -> None:
-        check_variants(self.variants, "progressive.variants", list(VARIANTS))
 
 
 class WordPoseCollate:

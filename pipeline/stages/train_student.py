@@ -31,57 +31,29 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.config import Stage, check_choice, param, parse_section
+from pipeline.config import Stage, check_choice, parse_section
 from pipeline.data.sequences import PairCollate, PairDataset, Pairs, StateCollate, fit_max_frames, load_pairs
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation.metrics import duration_accuracy
 from pipeline.inference import save_student
-from pipeline.models.student import Student, StudentConfig, encode_texts, predict_frames, student_losses
+from pipeline.models.student import Student, encode_texts, predict_frames, student_losses
 from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
 from pipeline.models.vae import VAE, load_vae
 from pipeline.training import engine
+from pipeline.training.sections import LossWeights, StudentSection
 
 LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
 OUT, CKPT, METRICS = Path("models/student"), Path("models/student_ckpt"), Path("metrics/train_student.json")
 STAGE = Stage("train_student", ("seed", "student", "loss", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
 LOSS_KEYS = ("pose", "distil", "length", "motion")
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StudentSection:
-    """The ``student`` params section: the model (:class:`StudentConfig`) and how it is trained."""
-
-    fit: engine.FitConfig = param(flatten=True)
-    model: StudentConfig = param(factory=StudentConfig, flatten=True)
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over the epochs, per epoch
-    weight_decay: float = param(0.01, ge=0)
-    bert_lr: float | None = param(
-        None, gt=0
-    )  # lr of the fine-tuned pretrained layers; null = lr (one lr, as the paper)
-    max_frames: int | None = param(None, gt=0)  # T_max; null = the longest train sequence
-    on_long: Literal["raise", "truncate"] = "raise"  # sequences longer than T_max
-    cache_encoder: bool = True  # run the encoder's fixed part once per sentence before fitting
-    seed: int | None = param(None, ge=0)  # training seed of this stage alone (null = the global seed)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """The ``loss`` params section: the weights of Eq. 11 (``distil: 0`` = the w/o-KD ablation) and
-    of our added pose-velocity term (``motion``, 0 = the paper)."""
-
-    pose: float = param(1.0, ge=0)
-    distil: float = param(1.0, ge=0)
-    length: float = param(1.0, ge=0)
-    motion: float = param(0.0, ge=0)  # MSE of frame differences of PGM(Z_lang) vs Y (not in the paper)
 
 
 class StudentModule(L.LightningModule):
