@@ -274,6 +274,56 @@ def test_needs_train_and_drops_unusable_sequences() -> None:
     assert metrics["dev"]["sequences_dropped_no_shoulders"] == 1 and len(out["dev"]) == 1
 
 
+def test_implausible_sequence_dropped_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """Wrists and hands 90 shoulder widths from the body in every frame: the sequence is dropped."""
+    stores = splits()
+    bad = person(9, (250, 180), 1.0, 8)
+    bad[:, [4, 7], 0] -= 9000
+    bad[:, 95:137, 0] -= 9000
+    stores["dev"] = store([bad, person(4)])
+    out, _, metrics = normalise(stores, NormaliseConfig())
+    m = metrics["dev"]
+    assert (m["sequences_dropped_implausible"], m["sequences_dropped"], m["sequences"]) == (1, 1, 1)
+    assert len(out["dev"]) == 1 and out["dev"].index[0]["name"] == "s1"
+    assert "dev/s0: 9 of 9 kept frames (more than normalise.max_implausible_frames=0.25" in caplog.text
+    # implausible in 2 of 9 frames (<= max_implausible_frames): kept, those joints missing
+    stores["dev"] = store([person(9, (250, 180), 1.0, 8)])
+    glitch = stores["dev"].sequence(0).copy()
+    glitch[[3, 6], 4, 0] += 1000  # right wrist 10 shoulder widths away
+    stores["dev"] = store([glitch])
+    out, transform, metrics = normalise(stores, NormaliseConfig())
+    m = metrics["dev"]
+    assert (m["sequences_dropped_implausible"], m["joints_implausible"]) == (0, 2)
+    v = out["dev"].sequence(0)
+    assert (v[[3, 6], 4, 2] == 0).all() and (v[[2, 4, 5, 7], 4, 2] > 0).all()
+    back = denormalise(v, transform, out["dev"].index[0])
+    np.testing.assert_allclose(back[3, 4, :2], (glitch[2, 4, :2] + glitch[4, 4, :2]) / 2, atol=1e-3)
+    # a looser max_reach keeps them; max_implausible_frames 0 drops the sequence
+    _, _, metrics = normalise(stores, NormaliseConfig(max_reach=20))
+    assert metrics["dev"]["joints_implausible"] == 0
+    _, _, metrics = normalise(stores, NormaliseConfig(max_implausible_frames=0))
+    assert metrics["dev"]["sequences_dropped_implausible"] == 1
+
+
+def test_outlier_in_train_does_not_squeeze_map() -> None:
+    """A hand 50 shoulder widths away in 2 frames of one of 21 train sequences (hand joints are not
+    checked for reach): left out of the fit and clipped, the other sequences keep their spread."""
+    clean = [person(12, (300 + 7 * k, 200 - 3 * k), 1 + 0.02 * k, k) for k in range(20)]
+    odd = person(12, (300, 200), 1.0, 20)
+    odd[[4, 5], 95:116, 0] += 5000
+    out, transform, metrics = normalise({"train": store([*clean, odd])}, NormaliseConfig())
+    m = metrics["train"]
+    assert (m["values_outlier"], m["values_clipped"], m["sequences"]) == (42, 42, 21)
+    v = out["train"].poses[: 20 * 12, :, :2]  # the clean sequences
+    assert (v.max(axis=(0, 1)) - v.min(axis=(0, 1)) > 0.85).all()
+    assert out["train"].sequence(20)[[4, 5], 8:29, 0].max() == 1.0  # clipped
+    # without the outlier the map is the plain min/max fit of the same values
+    _, plain, metrics = normalise({"train": store(clean)}, NormaliseConfig())
+    assert metrics["train"]["values_outlier"] == 0 and metrics["train"]["values_clipped"] == 0
+    np.testing.assert_allclose(transform.high, plain.high, atol=0.1)
+    np.testing.assert_allclose(transform.low, plain.low, atol=0.1)
+
+
 @pytest.mark.parametrize(
     ("section", "message"),
     [
@@ -283,6 +333,9 @@ def test_needs_train_and_drops_unusable_sequences() -> None:
         ({"min_confidence": 1.5}, "normalise.min_confidence=1.5"),
         ({"min_confidence": -0.1}, "normalise.min_confidence=-0.1"),
         ({"margin": -1}, "normalise.margin=-1"),
+        ({"max_reach": 0}, "normalise.max_reach=0"),
+        ({"max_implausible_frames": 1.5}, "normalise.max_implausible_frames=1.5"),
+        ({"outlier_range": 0}, "normalise.outlier_range=0"),
         ({"min_conf": 0.1}, "unknown key"),
     ],
 )

@@ -7,20 +7,30 @@ joints x [x, y, z] of a 3D source) into stores of the 50 manual joints (120 with
 
 Per sequence (2D sources; the full rules are in docs/ARCHITECTURE.md, "## normalise"):
 
-1. main signer per frame: people with fewer than ``min_body_joints`` confident BODY_25 0..7
-   joints are not eligible; the first kept frame takes the eligible person with the highest
-   summed body confidence, later frames the eligible person whose confident body joints are
-   closest (mean distance) to the previous kept frame's choice. Frames without an eligible
-   person are dropped.
+1. main signer per frame (:func:`pick_signer`): people with fewer than ``min_body_joints``
+   confident BODY_25 0..7 joints are not eligible. Among several eligible people, implausible
+   ones (a confident body joint more than ``max_reach`` of their own shoulder widths from their
+   neck) are passed over; then the first kept frame takes the person with the largest
+   size x summed body confidence (size: the largest distance between their confident nose,
+   neck and shoulders), later frames the person whose confident body joints are closest (mean
+   distance) to the previous kept frame's choice. Frames without an eligible person are
+   dropped; kept frames with several people (``frames_other_person``) and those where the
+   runner-up came within 20 % of the choice (``frames_ambiguous``) are counted.
 2. joints below ``min_confidence`` are missing and interpolated over time between their
    confident neighbours (weights ``c_a (b - t)`` and ``c_b (t - a)``), held at the ends; a joint
    never confident in the sequence gets the train split's mean body-relative pose. Filled joints
-   get confidence 0.
+   get confidence 0. A confident body joint farther than ``max_reach`` shoulder widths (the
+   sequence's scale) from its frame's neck is implausible and treated as missing
+   (``joints_implausible``); a sequence with such joints in more than ``max_implausible_frames``
+   of its kept frames is dropped (``sequences_dropped_implausible``).
 3. ``u = (p - centre) / scale``: centre = mean neck over frames where it is confident, scale =
    median shoulder width (joints 2..5) over frames where both shoulders are confident; both
    stored in the index entry.
-4. ``v = UnitRange.forward(u)`` fitted on train; dev/test values outside [0, 1] are clipped
-   and counted. :func:`denormalise` inverts 4 (and 3 when given the index entry).
+4. ``v = UnitRange.forward(u)`` fitted on train, per channel, on the values within the gross-outlier
+   bounds (the train 1 %..99 % quantile range widened by ``outlier_range`` times itself per side;
+   clean data has none, and the fit is then the plain min/max); values outside [0, 1] (dev/test,
+   and train's gross outliers) are clipped and counted (``values_clipped``, ``values_outlier``).
+   :func:`denormalise` inverts 4 (and 3 when given the index entry).
 """
 
 from __future__ import annotations
@@ -49,7 +59,11 @@ from pipeline.data.transform import UnitRange
 log = logging.getLogger(__name__)
 
 BODY = PARTS["body"]  # BODY_25 0..7: the same indices in the raw and the manual layouts
-NECK, R_SHOULDER, L_SHOULDER = MANUAL["body_neck"], MANUAL["body_r_shoulder"], MANUAL["body_l_shoulder"]
+NOSE, NECK = MANUAL["body_nose"], MANUAL["body_neck"]
+R_SHOULDER, L_SHOULDER = MANUAL["body_r_shoulder"], MANUAL["body_l_shoulder"]
+TRUNK = [NOSE, NECK, R_SHOULDER, L_SHOULDER]  # nearly rigid: their extent is a person's size
+AMBIGUOUS = 0.8  # signer choice: a runner-up within 20 % of the chosen person's key is ambiguous
+OUTLIER_QUANTILE = 0.01  # [0, 1] map: gross outliers are judged against the 1 %..99 % quantile range
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,13 @@ class NormaliseConfig:
     )  # fewer confident BODY_25 0..7: frame dropped
     min_confidence: float = param(0.1, ge=0, lt=1)  # below: the joint counts as missing
     margin: float = param(0.05, ge=0)  # [0, 1] map: train range widened by this fraction per side
+    max_reach: float = param(4.0, gt=0)  # body joint farther from the neck (shoulder widths): implausible
+    max_implausible_frames: float = param(
+        0.25, ge=0, le=1
+    )  # larger fraction of kept frames with implausible joints: sequence dropped
+    outlier_range: float = param(
+        1.0, gt=0
+    )  # [0, 1] map: train values beyond the 1..99 % quantile range by this multiple of it: not fitted
 
 
 class NormaliseError(ValueError):
@@ -76,48 +97,105 @@ def _eligible(people: np.ndarray, cfg: NormaliseConfig) -> tuple[np.ndarray, np.
     return ok.sum(axis=-1) >= cfg.min_body_joints, np.where(ok, conf, 0).sum(axis=-1), ok
 
 
+def _size(people: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per person ``[K, 137, 3]``: largest distance between confident nose, neck, shoulders (0 if < 2)."""
+    xy, m = people[:, TRUNK, :2], ok[:, TRUNK]
+    d = np.linalg.norm(xy[:, :, None] - xy[:, None], axis=-1)
+    return np.where(m[:, :, None] & m[:, None], d, 0).max(axis=(1, 2))
+
+
+def _reach(people: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per person: farthest confident body joint from the neck, in shoulder widths (NaN when the
+    neck or a shoulder is not confident)."""
+    width = np.linalg.norm(people[:, R_SHOULDER, :2] - people[:, L_SHOULDER, :2], axis=-1)
+    d = np.linalg.norm(people[:, BODY, :2] - people[:, NECK : NECK + 1, :2], axis=-1)
+    far = np.where(ok, d, 0).max(axis=-1)
+    known = ok[:, NECK] & ok[:, R_SHOULDER] & ok[:, L_SHOULDER]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(known, far / width, np.nan)
+
+
+def _choose(
+    people: np.ndarray,
+    idx: np.ndarray,
+    score: np.ndarray,
+    ok: np.ndarray,
+    prev: np.ndarray | None,
+    cfg: NormaliseConfig,
+) -> tuple[int, bool]:
+    """The signer among the eligible people ``idx`` of one frame, and whether the choice was ambiguous."""
+    if len(idx) > 1:  # implausible people are passed over while a plausible one is left
+        plausible = idx[~(_reach(people[idx], ok[idx]) > cfg.max_reach)]
+        idx = plausible if len(plausible) else idx
+    if len(idx) == 1:
+        return int(idx[0]), False
+    if prev is None:  # no earlier choice: the largest, most confident person
+        key = _size(people[idx], ok[idx]) * score[idx]
+        order = np.argsort(-key, kind="stable")
+        return int(idx[order[0]]), bool(key[order[1]] >= AMBIGUOUS * key[order[0]])
+    prev_ok = np.clip(prev[BODY, 2], 0, 1) >= cfg.min_confidence
+    keys = []
+    for i in idx:  # the person closest to the previous choice (ties: the more confident)
+        both = ok[i] & prev_ok
+        d = np.linalg.norm(people[i, BODY, :2][both] - prev[BODY, :2][both], axis=1)
+        keys.append((d.mean() if both.any() else np.inf, -float(score[i])))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    best, runner = keys[order[0]][0], keys[order[1]][0]
+    return int(idx[order[0]]), bool(not np.isfinite(best) or best >= AMBIGUOUS * runner)
+
+
 def pick_signer(
-    first: np.ndarray, present: np.ndarray, extra: dict[int, np.ndarray], cfg: NormaliseConfig
+    first: np.ndarray,
+    present: np.ndarray,
+    extra: dict[int, np.ndarray],
+    cfg: NormaliseConfig,
+    counts: Counter[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
     """Main signer per frame (raw layout).
 
     ``first`` ``[T, 137, 3]`` is the first person of every frame, ``present`` ``[T]`` whether
     the frame has any person, ``extra[t]`` ``[K, 137, 3]`` the further people of frame ``t``.
     Returns the chosen people ``[T', 137, 3]`` of the kept frames, the kept frame indices and
-    the dropped frames by reason (``no_person``, ``few_body_joints``).
+    the dropped frames by reason (``no_person``, ``few_body_joints``). ``counts``, when given, is
+    increased by the kept frames with several people (``frames_other_person``) and those of
+    them where the choice was ambiguous (``frames_ambiguous``). List order plays no part.
     """
     T = len(first)
     chosen = first.copy()
     ok_first, _, _ = _eligible(first, cfg)
     keep = present & ok_first
     dropped: Counter[str] = Counter(no_person=int((~present).sum()), few_body_joints=0)
+    stats: Counter[str] = Counter(frames_other_person=0, frames_ambiguous=0)
     for t in sorted(extra):  # frames with several people, in time order
-        people = np.concatenate([first[t : t + 1][present[t : t + 1]], extra[t]])
-        eligible, score, ok = _eligible(people, cfg)
-        idx = np.flatnonzero(eligible)
         if not present[t]:
             raise NormaliseError(f"frame {t}: further people recorded in a frame without people")
-        before = np.flatnonzero(keep[:t])
-        prev_t = int(before[-1]) if len(before) else -1
+        people = np.concatenate([first[t : t + 1], extra[t]])
+        eligible, score, ok = _eligible(people, cfg)
+        idx = np.flatnonzero(eligible)
         if len(idx) == 0:
             keep[t] = False
             continue
-        if len(idx) == 1 or prev_t < 0:
-            best = idx[np.argmax(score[idx])]
-        else:
-            prev = chosen[prev_t]
-            prev_ok = np.clip(prev[BODY, 2], 0, 1) >= cfg.min_confidence
-            keys = []
-            for i in idx:
-                both = ok[i] & prev_ok
-                d = np.linalg.norm(people[i, BODY, :2][both] - prev[BODY, :2][both], axis=1)
-                keys.append((d.mean() if both.any() else np.inf, -float(score[i])))
-            best = idx[min(range(len(keys)), key=keys.__getitem__)]
+        before = np.flatnonzero(keep[:t])
+        prev = chosen[before[-1]] if len(before) else None
+        best, ambiguous = _choose(people, idx, score, ok, prev, cfg)
+        stats["frames_other_person"] += 1
+        stats["frames_ambiguous"] += ambiguous
         chosen[t] = people[best]
         keep[t] = True
     dropped["few_body_joints"] = int(T - keep.sum() - dropped["no_person"])
+    if counts is not None:
+        counts.update(stats)
     kept = np.flatnonzero(keep)
     return chosen[kept], kept, dropped
+
+
+def implausible_joints(xy: np.ndarray, observed: np.ndarray, scale: float, max_reach: float) -> np.ndarray:
+    """``[T, J]``: observed body joints (manual layout ``xy`` ``[T, J, 2]``) farther than
+    ``max_reach * scale`` from the same frame's neck (``xy`` interpolated, so every frame has one)."""
+    d = np.linalg.norm(xy[:, BODY] - xy[:, NECK : NECK + 1], axis=-1)
+    bad = np.zeros(observed.shape, bool)
+    bad[:, BODY] = observed[:, BODY] & (d > max_reach * scale)
+    return bad
 
 
 def interpolate(xy: np.ndarray, conf: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Counter[str]]:
@@ -168,6 +246,24 @@ def centre_scale(xy: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray | Non
     return centre, scale, ""
 
 
+def outlier_bounds(u: np.ndarray, outlier_range: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel of ``u`` ``[..., C]``: the bounds beyond which a value is a gross outlier.
+
+    With ``q_lo``, ``q_hi`` the ``OUTLIER_QUANTILE`` and ``1 - OUTLIER_QUANTILE`` quantiles of the
+    finite values and ``r = q_hi - q_lo``: ``q_lo - outlier_range * r`` and ``q_hi + outlier_range * r``
+    (unbounded for a channel with ``r = 0``). Robust while fewer than 1 % of the values are outliers.
+    """
+    flat = u.reshape(-1, u.shape[-1])
+    flat = flat[np.isfinite(flat).all(axis=1)]
+    if len(flat) == 0:
+        raise NormaliseError("train: no finite values to fit the [0, 1] map on")
+    q_lo, q_hi = np.quantile(flat, [OUTLIER_QUANTILE, 1 - OUTLIER_QUANTILE], axis=0)
+    r = q_hi - q_lo
+    low = np.where(r > 0, q_lo - outlier_range * r, -np.inf)
+    high = np.where(r > 0, q_hi + outlier_range * r, np.inf)
+    return low, high
+
+
 # -- stage ------------------------------------------------------------------------------------
 @dataclass
 class _Seq:
@@ -181,7 +277,15 @@ class _Seq:
 def _clean_split(
     store: SplitStore, cfg: NormaliseConfig, split: str, is3d: bool
 ) -> tuple[list[_Seq], Counter[str]]:
-    counts: Counter[str] = Counter(joints_filled_mean=0, values_clipped=0)
+    counts: Counter[str] = Counter(
+        joints_filled_mean=0,
+        joints_implausible=0,
+        frames_other_person=0,
+        frames_ambiguous=0,
+        sequences_dropped_implausible=0,
+        values_clipped=0,
+        values_outlier=0,
+    )
     counts["sequences_in"] = len(store)
     counts["frames_in"] = int(store.poses.shape[0])
     if is3d:
@@ -225,7 +329,7 @@ def _clean_split(
                     more.setdefault(int(extra_frame[k]) - lo, []).append(extra[k].astype(np.float64))
             try:
                 people, kept, dropped = pick_signer(
-                    seq, present, {t: np.stack(v) for t, v in more.items()}, cfg
+                    seq, present, {t: np.stack(v) for t, v in more.items()}, cfg, counts
                 )
             except NormaliseError as exc:
                 raise NormaliseError(f"{name}: {exc}") from exc
@@ -238,11 +342,30 @@ def _clean_split(
             conf = np.clip(sel[..., 2], 0, 1)
             observed = conf >= cfg.min_confidence
             xyz, c = interpolate(sel[..., :2], conf, ~observed)
+        centre, scale, reason = centre_scale(xyz, observed)
+        detail = reason
+        if not is3d:
+            if not reason:  # body joints beyond reach: missing, or the whole sequence dropped
+                bad = implausible_joints(xyz, observed, scale, cfg.max_reach)
+                n_bad = int(bad.any(axis=1).sum())
+                if n_bad > cfg.max_implausible_frames * len(kept):
+                    reason = "implausible"
+                    detail = (
+                        f"{n_bad} of {len(kept)} kept frames (more than normalise.max_implausible_frames="
+                        f"{cfg.max_implausible_frames:g} of them) have a body joint more than "
+                        f"normalise.max_reach={cfg.max_reach:g} shoulder widths ({cfg.max_reach * scale:.1f} "
+                        "px) from the neck"
+                    )
+                elif n_bad:
+                    counts["joints_implausible"] += int(bad.sum())
+                    observed &= ~bad
+                    xyz, c = interpolate(sel[..., :2], conf, ~observed)
+                    centre, scale, reason = centre_scale(xyz, observed)
+                    detail = reason
             counts.update(c)
             conf = np.where(observed, conf, 0.0)
-        centre, scale, reason = centre_scale(xyz, observed)
         if reason:
-            log.warning("%s: %s; sequence dropped", name, reason)
+            log.warning("%s: %s; sequence dropped", name, detail or reason)
             counts[f"sequences_dropped_{reason}"] += 1
             continue
         entry = dict(entry)
@@ -304,11 +427,29 @@ def normalise(
         metrics[split]["joints_never_seen_in_train"] = len(never)
 
     fit_u = np.concatenate([s.u for s in cleaned["train"]])
-    transform = UnitRange.fit(fit_u, margin=cfg.margin)
+    low, high = outlier_bounds(fit_u, cfg.outlier_range)
+    outlier = (fit_u < low) | (fit_u > high)
+    if outlier.any():  # fitted per channel without the gross outliers, which are clipped below
+        log.warning(
+            "train: %d values beyond the gross-outlier bounds %s..%s (body units, normalise.outlier_range="
+            "%g) left out of the [0, 1] fit and clipped",
+            int(outlier.sum()),
+            np.round(low, 2).tolist(),
+            np.round(high, 2).tolist(),
+            cfg.outlier_range,
+        )
+        fits = [
+            UnitRange.fit(fit_u[..., c : c + 1], margin=cfg.margin, mask=~outlier[..., c])
+            for c in range(fit_u.shape[-1])
+        ]
+        transform = UnitRange([f.low[0] for f in fits], [f.high[0] for f in fits])
+    else:  # clean data: the plain min/max fit
+        transform = UnitRange.fit(fit_u, margin=cfg.margin)
     out: dict[str, SplitStore] = {}
     for split, seqs in cleaned.items():
         seqs_out = []
         for s in seqs:
+            metrics[split]["values_outlier"] += int(((s.u < low) | (s.u > high)).sum())
             v = np.asarray(transform.forward(s.u), np.float64)
             outside = (v < 0) | (v > 1)
             metrics[split]["values_clipped"] += int(outside.sum())
