@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -124,3 +125,35 @@ def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
     assert lifted.poses.shape == (31, 50, 3)
     lift = json.loads((repo / "metrics" / "lift.json").read_text())
     assert lift["train"]["reprojection_error"] < 0.1 and lift["train"]["bone_length_cv"] < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_dvc_exp_run_pose_sample_through_evaluate(tmp_path: Path) -> None:
+    """Issue 16: the whole chain on the real PHOENIX sentence as sign-language-datasets ships it
+    (MediaPipe Holistic `.pose`), tiny profile, `dvc exp run` as README gives it."""
+    if not (SHARED / "data" / "phoenix14t-holistic-sample").is_dir():
+        pytest.skip(f"real data fixtures under {SHARED} not available")
+    if shutil.which("dvc") is None or shutil.which("git") is None:
+        pytest.skip("dvc/git not installed")
+    (tmp_path / "shared").symlink_to(SHARED)  # so ../shared resolves from the copy
+    repo = tmp_path / "repo"
+    copy_repo(repo)
+    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
+    sets = ["data.source=pose", "data.path=../shared/data/phoenix14t-holistic-sample", "profile=tiny"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = ["dvc", "exp", "run"] + [a for s in sets for a in ("-S", s)]
+    run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Running stage 'evaluate'" in run.stdout
+    ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
+    assert ingest["source"] == "pose" and ingest["frames"] == 3 * 86
+    evaluated = json.loads((repo / "metrics" / "eval.json").read_text())
+    assert evaluated["test.student.max_frames"] == 86 and evaluated["test.student.refs_over_max_frames"] == 0
+    assert (
+        np.isfinite(evaluated["test.student.fgd_paired_x10"]) and 0 <= evaluated["test.student.bleu1"] <= 100
+    )

@@ -22,7 +22,7 @@ ON_ERROR = ("raise", "skip")
 class DataConfig:
     """The ``data`` params section."""
 
-    source: Literal["synthetic", "openpose", "pt_skels"] = "synthetic"
+    source: Literal["synthetic", "openpose", "pt_skels", "pose"] = "synthetic"
     path: str = "data/synthetic"  # source root; for synthetic the synthesize stage's output
     on_error: Literal["raise", "skip"] = "raise"  # skip: log and count bad files/rows
     max_coordinate: float = param(1.0e5, gt=0)  # OpenPose: |x|, |y| beyond this many pixels is a bad frame

@@ -11,6 +11,9 @@
   ``<data.path>/gt3d/<split>/`` (a SplitStore) is attached frame-aligned as ``gt3d``.
 - ``pt_skels``: Progressive-Transformers ``<split>.text/.gloss/.skels/.files``
   (:mod:`pipeline.data.pt_skels`).
+- ``pose``: pose-format ``.pose`` files, MediaPipe Holistic or OpenPose components, in the
+  sign-language-datasets PHOENIX layout or a plain per-split layout (:mod:`pipeline.data.pose_source`),
+  mapped to the raw OpenPose layout.
 
 The result is one SplitStore per split (raw 137 joints x [x, y, c] pixels, person 0 of every
 frame in ``poses``, ``n_people`` per frame, the further people of the frames in
@@ -34,6 +37,7 @@ import numpy as np
 from pipeline.data.corpus_csv import SUFFIX, read_corpus, split_of
 from pipeline.data.openpose import MAX_COORDINATE, OpenPoseError, frame_number, is_frame_file, parse_frame
 from pipeline.data.policy import DataConfig, ErrorPolicy, IngestError
+from pipeline.data.pose_source import ingest_pose
 from pipeline.data.pt_skels import read_pt_skels
 from pipeline.data.skeleton import RAW_JOINTS
 from pipeline.data.store import SPLITS, SplitStore, StoreError
@@ -242,6 +246,8 @@ def ingest(cfg: DataConfig) -> tuple[dict[str, SplitStore], dict[str, Any]]:
     if source == "pt_skels":
         stores = read_pt_skels(path, policy)
         n_frames = {s: int(st.poses.shape[0]) for s, st in stores.items()}
+    elif source == "pose":
+        stores, n_frames = ingest_pose(path, policy, cfg.max_coordinate)
     else:
         stores, n_frames = ingest_openpose(path, policy, source == "synthetic", cfg.max_coordinate)
     seconds = time.perf_counter() - t0
