@@ -200,3 +200,25 @@ def test_dvc_exp_run_with_a_bad_param_changes_no_output(
     assert proc.returncode != 0
     assert named in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
     assert _snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    "override", ["loss.distil=0", "student.text_encoder=transformer", "vae.loss=mse", "student.seed=3"]
+)
+def test_a_dvc_set_changes_one_line_of_params_yaml(override: str, tmp_path: Path) -> None:
+    """``dvc exp run -S key=value`` rewrites params.yaml through DVC's YAML writer
+    (``dvc.utils.hydra.apply_overrides``, what ``-S`` calls); params.yaml is kept in that form, so
+    the only change is the line of the key (it used to reflow lists and blank every ``null``: a
+    50-line diff)."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    apply_overrides(str(path), [override])
+    before = (ROOT / "params.yaml").read_text().split("\n")
+    after = path.read_text().split("\n")
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    key, value = override.split("=")
+    assert len(changed) == 1, changed
+    assert changed[0][1].lstrip().startswith(f"{key.split('.')[-1]}: {value}")
