@@ -16,7 +16,7 @@ from pipeline.baselines.nslpg import save_nslpg
 from pipeline.baselines.nslpg import variant_config as nslpg_variant
 from pipeline.baselines.pt import save_pt
 from pipeline.baselines.pt import variant_config as pt_variant
-from pipeline.config import ParamsError, parse_section
+from pipeline.config import ParamsError, load_params, parse_section
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.evaluation import figures, render
 from pipeline.evaluation.metrics import MetricError
@@ -396,6 +396,14 @@ def test_stage_writes_metrics_plot_and_table(workspace: Callable[..., Path]) -> 
         oracle = saved.get(f"test.{system}.oracle_length")
         assert oracle == (1 if system.startswith("nslpg") else None)
     assert saved["test.nslpg_gs.duracc"] == 1.0 and saved["test.nslpg_gs.len_mae"] == 0.0
+    # the headline: the DVC metrics, one small file per split and system (issue 16: dvc metrics show)
+    headline = sorted((ws / "metrics/headline").iterdir())
+    systems = load_params()["evaluate"]["systems"]
+    assert [h.name for h in headline] == sorted(f"{sp}_{sy}.json" for sp in ("dev", "test") for sy in systems)
+    student = json.loads((ws / "metrics/headline/test_student.json").read_text())
+    assert set(student) == {"fgd_pooled_x10", "fgd_paired_x10", "bleu4", "rouge", "dtw_mje", "duracc"}
+    for key, value in student.items():
+        assert value == pytest.approx(saved[f"test.student.{key}"], abs=1e-4)
     rows = list(csv.DictReader((ws / "metrics/fgd_intervals.csv").open()))
     assert [r["interval"] for r in rows] == ["0-50", "50-100", "100-150", "150-200"]
     assert [r["frames"] for r in rows] == ["50", "100", "150", "200"]

@@ -143,6 +143,24 @@ def fmt(v: Any, digits: int) -> str:
     return f"{float(v):.{digits}f}"
 
 
+HEADLINE = ("fgd_pooled_x10", "fgd_paired_x10", "bleu4", "rouge", "dtw_mje", "duracc")
+
+
+def headline_metrics(
+    result: dict[str, Any], splits: list[str], systems: list[str]
+) -> dict[str, dict[str, float]]:
+    """``{"<split>_<system>": {key: value}}`` for the keys of :data:`HEADLINE` (FGD† in both readings,
+    BLEU-4, ROUGE, DTW-MJE, DurACC), rounded to 4 decimals: the files of ``metrics/headline/``,
+    the only DVC metrics (one small file per split and system keeps ``dvc metrics show`` to six
+    columns, one row per file). A key a system lacks is left out."""
+    out: dict[str, dict[str, float]] = {}
+    for split in splits:
+        for system in systems:
+            scores = result.get(split, {}).get(system, {})
+            out[f"{split}_{system}"] = {k: round(float(scores[k]), 4) for k in HEADLINE if k in scores}
+    return out
+
+
 def eval_table(
     result: dict[str, Any], splits: list[str], systems: list[str], spans: list[str], margin: float
 ) -> str:

@@ -10,7 +10,9 @@ lengths and labelled ``oracle_length: 1``), and the fixed evaluators ``models/fg
 ``models/backtranslator`` (trained once per corpus and committed, see dvc.yaml); the systems and
 metrics are those of :mod:`pipeline.evaluation.scoring`. Writes ``metrics/eval.json`` (flat keys
 ``<split>.<system>.<metric>``, e.g. ``test.student.fgd_paired_x10``,
-``dev.mean.realism.left_hand.bone_ratio``, ``test.nslpg_gs.oracle_length``),
+``dev.mean.realism.left_hand.bone_ratio``, ``test.nslpg_gs.oracle_length``; every metric, a
+plain out), ``metrics/headline/<split>_<system>.json`` (FGD† pooled/paired, BLEU-4, ROUGE,
+DTW-MJE, DurACC: the DVC metrics, what ``dvc metrics show`` and ``dvc exp show`` list),
 ``metrics/fgd_intervals.csv`` (test split, one row per interval with its upper bound ``frames`` as
 x; per system the pooled FGD† by reference length and, ``<system>_seg``, by time segment; the DVC
 plot), ``metrics/eval_table.md`` (Table 1/2-style tables, :mod:`pipeline.evaluation.tables`) and the
@@ -28,6 +30,7 @@ from __future__ import annotations
 import csv
 import functools
 import logging
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,7 +53,13 @@ from pipeline.evaluation.scoring import (
     baseline_of,
     evaluate,
 )
-from pipeline.evaluation.tables import eval_table, fgd_interval_rows, span_keys, system_label
+from pipeline.evaluation.tables import (
+    eval_table,
+    fgd_interval_rows,
+    headline_metrics,
+    span_keys,
+    system_label,
+)
 from pipeline.inference import load_student
 from pipeline.models.backtranslator import load_backtranslator
 from pipeline.models.fgd_encoder import load_fgd_encoder
@@ -60,10 +69,11 @@ from pipeline.training.engine import set_cpu_threads
 LIFTED, STUDENT_DIR = Path("data/lifted"), Path("models/student")
 PT_DIR, NSLPG_DIR = Path("models/pt"), Path("models/nslpg")
 FGD_DIR, BT_DIR = Path("models/fgd_encoder"), Path("models/backtranslator")
-METRICS, PLOT, TABLE = (
+METRICS, PLOT, TABLE, HEADLINE_DIR = (
     Path("metrics/eval.json"),
     Path("metrics/fgd_intervals.csv"),
     Path("metrics/eval_table.md"),
+    Path("metrics/headline"),
 )
 FIGURES = Path("plots")
 FIG3, FIG3_GIF, FIG4 = (
@@ -73,7 +83,7 @@ STAGE = Stage(
     "evaluate",
     ("seed", "evaluate"),
     (LIFTED, STUDENT_DIR, PT_DIR, NSLPG_DIR, FGD_DIR, BT_DIR),
-    (METRICS, PLOT, TABLE, FIG3, FIG3_GIF, FIG4),
+    (HEADLINE_DIR, METRICS, PLOT, TABLE, FIG3, FIG3_GIF, FIG4),
 )
 log = logging.getLogger(__name__)
 
@@ -169,6 +179,10 @@ def main(
         log.info("figures %s in %.1f s", [str(f) for f in figure_files], time.perf_counter() - t1)
         flat = flatten(result)
         STAGE.write_json(METRICS, flat)
+        if HEADLINE_DIR.exists():
+            shutil.rmtree(HEADLINE_DIR)
+        for name, values in headline_metrics(result, cfg.splits, cfg.systems).items():
+            STAGE.write_json(HEADLINE_DIR / f"{name}.json", values)
         rows = fgd_interval_rows(result, cfg.length_split, cfg.systems, cfg.intervals)
         with STAGE.out(PLOT).open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

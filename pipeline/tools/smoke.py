@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = Path("metrics/ci")
+HEADLINE = "headline"  # metrics/headline/: the DVC metrics, one file per split and system
 SKIP_PREFIXES = ("reports/", "mlruns/", "mlartifacts/")
 GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
 # Variables that would send the copy's runs elsewhere (an outer DVC run or MLflow store).
@@ -86,6 +87,8 @@ def make_tiny_repo(dst: Path, src: Path = ROOT, baseline: Path | None = None) ->
     base = baseline if baseline is not None else src / BASELINE
     for f in sorted(base.glob("*.json")) if base.is_dir() else []:
         shutil.copy2(f, dst / "metrics" / f.name)
+    if (base / HEADLINE).is_dir():  # the DVC metrics (evaluate's headline files)
+        shutil.copytree(base / HEADLINE, dst / "metrics" / HEADLINE, dirs_exist_ok=True)
     env = clean_env()
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True, env=env)
     subprocess.run(["git", "add", "-A"], cwd=dst, check=True, env=env)
@@ -103,10 +106,13 @@ def run(cmd: list[str], cwd: Path, timeout: float = 1800) -> subprocess.Complete
 
 
 def export(repo: Path, out: Path) -> Path:
-    """Copy ``repo/metrics/*.json`` to ``out/metrics/`` and write ``out/metrics_diff.md``; returns it."""
+    """Copy ``repo/metrics/*.json`` (and ``metrics/headline/``) to ``out/metrics/`` and write
+    ``out/metrics_diff.md`` (``dvc metrics diff``: the headline files); returns it."""
     (out / "metrics").mkdir(parents=True, exist_ok=True)
     for f in sorted((repo / "metrics").glob("*.json")):
         shutil.copy2(f, out / "metrics" / f.name)
+    if (repo / "metrics" / HEADLINE).is_dir():
+        shutil.copytree(repo / "metrics" / HEADLINE, out / "metrics" / HEADLINE, dirs_exist_ok=True)
     diff = run(["dvc", "metrics", "diff", "--md", "HEAD"], repo).stdout.strip()
     text = diff or "_No metric differs from the committed tiny baseline._"
     path = out / "metrics_diff.md"
@@ -135,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dst.mkdir(parents=True, exist_ok=True)
             for f in sorted((args.out / "metrics").glob("*.json")):
                 shutil.copy2(f, dst / f.name)
+            if (args.out / "metrics" / HEADLINE).is_dir():
+                shutil.copytree(args.out / "metrics" / HEADLINE, dst / HEADLINE, dirs_exist_ok=True)
             print(f"smoke: baseline updated in {dst} (review and commit it)")
     except (SmokeError, subprocess.TimeoutExpired) as exc:
         print(f"smoke: error: {exc}", file=sys.stderr)
