@@ -156,11 +156,9 @@ def tiny_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_student(tmp_path_factory.mktemp("tiny_student"))
 
 
-def read_pose(path: Path) -> tuple[np.ndarray, float]:
-    """``(data [T, J, 3] float32, fps)`` of a one-person ``.pose`` file (pose-format)."""
-    from pose_format import Pose
+def read_pose(path: Path, pixels: dict | None = None) -> tuple[np.ndarray, float]:
+    """``(data [T, J, 3] float32, fps)`` of a ``.pose`` file we wrote (:func:`poseio.read_pose`):
+    the manual layout, missing points NaN, body units given the file's ``pose_pixels`` mapping."""
+    from pipeline.data import poseio
 
-    pose = Pose.read(Path(path).read_bytes())
-    data = pose.body.data
-    data = np.asarray(data.filled(np.nan) if np.ma.isMaskedArray(data) else data)
-    return data[:, 0].astype(np.float32), float(pose.body.fps)
+    return poseio.read_pose(Path(path), pixels)

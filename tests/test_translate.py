@@ -18,7 +18,7 @@ from conftest import ROOT, TINY_MAX_FRAMES, TINY_MAX_TOKENS, make_tiny_student, 
 
 from pipeline.config import ParamsError, resolve_device
 from pipeline.data import poseio
-from pipeline.data.skeleton import MANUAL_BONES
+from pipeline.data.skeleton import FACE_BONES, MANUAL_BONES
 from pipeline.data.transform import UnitRange
 from pipeline.evaluation import render
 from pipeline.inference import InputError, Translator, load_student
@@ -77,9 +77,9 @@ def test_cli_writes_npy_pose_gif_mp4_and_index(tiny_student: Path, tmp_path: Pat
         poses = np.load(out / files["npy"])
         assert poses.dtype == np.float32 and poses.shape == (item["frames"], 50, 3)
         np.testing.assert_allclose(poses, ref, atol=1e-6)
-        data, fps = read_pose(out / files["pose"])
+        data, fps = read_pose(out / files["pose"], item["pose_pixels"])
         assert data.shape == poses.shape and fps == 25.0
-        np.testing.assert_allclose(data, poses, atol=1e-6)
+        np.testing.assert_allclose(data, poses, atol=1e-5)
         gif, mp4 = _frames(out / files["gif"]), _frames(out / files["mp4"])
         assert gif.shape[:3] == (item["frames"], 160, 160) and mp4.shape[:3] == (item["frames"], 160, 160)
         assert (gif[0] != 255).any(axis=-1).sum() > 100  # a skeleton is drawn
@@ -91,14 +91,17 @@ def test_pose_file_header(tiny_student: Path, tmp_path: Path) -> None:
     from pose_format import Pose
 
     seq = np.random.default_rng(0).normal(size=(7, 120, 3)).astype(np.float32)
-    poseio.write_pose(tmp_path / "a.pose", seq, fps=25)
+    poseio.write_pose(tmp_path / "a.pose", seq, fps=25)  # the positional call of older callers
     pose = Pose.read((tmp_path / "a.pose").read_bytes())
     names = [c.name for c in pose.header.components]
-    assert names == ["POSE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS", "FACE_LANDMARKS"]
-    assert [len(c.points) for c in pose.header.components] == [8, 21, 21, 70]
-    assert pose.header.components[0].points[:2] == ["NOSE", "NECK"]
-    assert len(pose.header.components[1].limbs) == 20 and pose.body.data.shape == (7, 1, 120, 3)
-    np.testing.assert_allclose(read_pose(tmp_path / "a.pose")[0], seq, atol=1e-6)
+    assert names == [
+        "pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"
+    ]  # fmt: skip
+    assert [len(c.points) for c in pose.header.components] == [25, 70, 21, 21]
+    assert pose.header.components[0].points[:2] == ["Nose", "Neck"]
+    assert len(pose.header.components[2].limbs) == 20 and pose.body.data.shape == (7, 1, 137, 3)
+    pixels = poseio.fit_pixels(seq)
+    np.testing.assert_allclose(read_pose(tmp_path / "a.pose", pixels.as_dict())[0], seq, atol=1e-5)
     with pytest.raises(ValueError, match="expected the 50-joint"):
         poseio.write_pose(tmp_path / "b.pose", seq[:, :10])
 
@@ -176,7 +179,7 @@ def test_long_sentence_is_truncated_with_warning(
 
 def test_render_bones_view_and_face(tmp_path: Path) -> None:
     assert len(render.bones(50)) == len(MANUAL_BONES) == 49
-    assert len(render.bones(120)) == 49 + len(poseio.FACE_BONES) and render.bones(4) == []
+    assert len(render.bones(120)) == 49 + len(FACE_BONES) and render.bones(4) == []
     seq = np.zeros((3, 50, 3))
     seq[:, :, 0] = np.linspace(-1, 1, 50)  # x spans [-1, 1], y spans [0, 0.5]
     seq[:, :, 1] = np.linspace(0, 0.5, 50)
@@ -197,6 +200,8 @@ def test_face_layout_renders_and_exports(tmp_path: Path) -> None:
     item = json.loads((out / "index.json").read_text())["items"][0]
     assert np.load(out / item["files"]["npy"]).shape == (item["frames"], 120, 3)
     assert read_pose(out / item["files"]["pose"])[0].shape == (item["frames"], 120, 3)
+    back = read_pose(out / item["files"]["pose"], item["pose_pixels"])[0]
+    np.testing.assert_allclose(back, np.load(out / item["files"]["npy"]), atol=1e-5)
     assert _frames(out / item["files"]["gif"]).shape[0] == item["frames"]
 
 

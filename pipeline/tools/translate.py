@@ -9,13 +9,15 @@ lift stage's inverse and writes, per sentence ``NNN`` (1-based, in input order):
 
 - ``NNN_<slug>.npy``: float32 ``[T, J, 3]`` (neck origin, shoulder width 1, x right, y down, z away
   from the camera; J = 50 manual joints, 120 with the face, names in ``index.json``);
-- ``NNN_<slug>.pose``: the same array as a pose-format file (:mod:`pipeline.data.poseio`);
+- ``NNN_<slug>.pose``: the same poses as a pose-format file in its OpenPose schema, in pixels of a
+  512 x 512 frame (:mod:`pipeline.data.poseio`; ``pixel = scale * body + offset``, recorded per
+  sentence in ``index.json`` as ``pose_pixels``);
 - ``NNN_<slug>.gif`` / ``.mp4``: animated front-view skeleton at the model's fps (25)
   (:mod:`pipeline.evaluation.render`; ``--no-video`` skips them);
 
 plus ``index.json`` (model, fps, joints, units, and per sentence: text, frames, truncated,
-unknown tokens, files). Blank lines of ``--input`` are skipped. Every failure is one line
-``translate: error: ...`` naming the path or value and the cause, exit status 2, with no traceback:
+unknown tokens, files, pose_pixels). Blank lines of ``--input`` are skipped. Every failure is one
+line ``translate: error: ...`` naming the path or value and the cause, exit status 2, with no traceback:
 no input / an empty file, bad ``--size`` / ``--batch-size``, an ``--out`` that is a file or not
 writable (checked before the model is loaded), a missing or broken model directory (missing files,
 truncated weights), a bad device. A reused ``--out`` is cleaned first: the files listed by its
@@ -138,13 +140,16 @@ def write_outputs(
         stem = f"{k:03d}_{slug(text)}"
         files = {"npy": f"{stem}.npy", "pose": f"{stem}.pose"}
         np.save(out_dir / files["npy"], np.asarray(seq, np.float32))
-        poseio.write_pose(out_dir / files["pose"], seq, fps)
+        pixels = poseio.fit_pixels(seq)
+        poseio.write_pose(out_dir / files["pose"], seq, fps, pixels)
         if video:
             frames = render.render_frames(seq, render.View.fit(seq, width=size, height=size))
             files["gif"], files["mp4"] = f"{stem}.gif", f"{stem}.mp4"
             render.write_gif(out_dir / files["gif"], frames, fps)
             render.write_mp4(out_dir / files["mp4"], frames, fps)
-        items.append({"sentence": text, "frames": int(len(seq)), "files": files})
+        items.append(
+            {"sentence": text, "frames": int(len(seq)), "files": files, "pose_pixels": pixels.as_dict()}
+        )
     return items
 
 
