@@ -39,6 +39,12 @@ run (the baselines' variants) fits each through ``job.part(name, ckpt_dir, finge
   ``OnExceptionCheckpoint`` present Lightning turns ``fit(ckpt_path=None)`` into ``"last"``
   itself and warns "called without a model" / "no last checkpoint available" on a fresh
   start: expected, since a fresh start has no ``last.ckpt``.)
+- bit-exact resume (:class:`ResumeRNG`): a checkpoint written at an epoch's end carries the global
+  RNG states (python ``random``, numpy, torch CPU and CUDA) of that moment; the rerun restores them
+  where the uninterrupted run would draw next (the next epoch's train iterator), so a run killed
+  after any epoch and rerun gives the same weights and metrics as one never killed (CPU;
+  ``num_workers: 0`` or non-persistent workers). A fresh run only reads the states: its results
+  are unchanged. A mid-epoch ``on_exception.ckpt`` resumes as before, not bit-identically.
 
 Multi-GPU / multi-node (DDP): set ``train.strategy=ddp`` and ``train.devices`` (and
 ``train.num_nodes``). On one node DVC can launch it directly
@@ -56,6 +62,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -215,6 +222,101 @@ class StartEpoch(L.Callback):
         self.epoch = int(trainer.current_epoch)
 
 
+def rng_states() -> dict[str, Any]:
+    """The global RNG states of python ``random``, numpy, torch (CPU and, once CUDA is initialised,
+    every device), as tensors and plain values (loadable with ``torch.load(weights_only=True)``)."""
+    version, keys, gauss = random.getstate()
+    kind, mt, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": [version, torch.tensor(keys, dtype=torch.int64), gauss],
+        "numpy": [kind, torch.from_numpy(mt.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Restore the states of :func:`rng_states` (CUDA's when saved, on the devices present)."""
+    version, keys, gauss = states["python"]
+    random.setstate((version, tuple(int(k) for k in keys.tolist()), gauss))
+    kind, mt, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, mt.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        for device, state in enumerate(states["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
+
+
+NOT_EXACT = "the result will not be bit-identical to an uninterrupted run"
+
+
+class ResumeRNG(L.Callback):
+    """Bit-exact resume: the RNG states of an epoch-end checkpoint, restored where the rerun's next
+    epoch starts drawing.
+
+    Saving: a checkpoint written between an epoch's ``on_train_epoch_end`` and the next training
+    batch (``last.ckpt`` after every epoch; ``on_exception.ckpt`` of a stop between epochs) stores
+    :func:`rng_states` as they were at the first such write, i.e. after the epoch's validation and
+    epoch-end hooks. In the uninterrupted run nothing draws from then until the next epoch's train
+    DataLoader iterator is created (its base seed; the sampler's seed at the first batch).
+    A checkpoint written inside an epoch stores no states (resuming it is not bit-exact).
+
+    Resuming: everything the rerun does before its first epoch differs from the uninterrupted run
+    (building and seeding the module, the sanity check, and Lightning creating the train iterator
+    before ``on_train_start``), so the states are restored in the first ``on_train_epoch_start`` and
+    the train iterator is created again, as the uninterrupted run creates it right after that hook
+    (a LightningModule whose own ``on_train_epoch_start`` draws random numbers would break this;
+    none does). When no epoch is left, they are restored in ``on_fit_end``: the stage's code after
+    ``fit`` sees the uninterrupted run's RNG. A fresh run only reads RNG states: its results do not
+    change. Under DDP every rank restores rank 0's states.
+    """
+
+    def __init__(self) -> None:
+        self._at_epoch_end = False  # no training batch since the last on_train_epoch_end
+        self._saved: dict[str, Any] | None = None  # states of this epoch end's first checkpoint
+        self._pending: dict[str, Any] | None = None  # loaded from the checkpoint, not restored yet
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._at_epoch_end, self._saved = True, None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self._pending is not None:  # Lightning resumed inside the epoch, without its start hook
+            log.warning("resumed inside an epoch: %s", NOT_EXACT)
+            self._pending = None
+        self._at_epoch_end, self._saved = False, None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Called while a checkpoint is written: the epoch end's states (``None`` mid-epoch)."""
+        if not self._at_epoch_end:
+            return {"rng": None}
+        if self._saved is None:
+            self._saved = rng_states()
+        return {"rng": self._saved}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict.get("rng")
+        if self._pending is None:
+            log.warning("resuming from a checkpoint written inside an epoch: %s", NOT_EXACT)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is None:
+            return
+        set_rng_states(self._pending)
+        self._pending = None
+        fetcher = getattr(trainer.fit_loop, "_data_fetcher", None)  # Lightning 2.x internals
+        if fetcher is None:
+            log.warning("no train iterator to recreate (Lightning internals changed?): %s", NOT_EXACT)
+            return
+        iter(fetcher)  # the epoch's train iterator, created from the restored states
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is not None:  # resumed with no epoch left to train
+            set_rng_states(self._pending)
+            self._pending = None
+
+
 def make_trainer(
     cfg: TrainConfig,
     ckpt_dir: str | Path,
@@ -255,7 +357,8 @@ def make_trainer(
         "deterministic": p.deterministic,
         "default_root_dir": str(d),
         "logger": logger if logger is not None else False,
-        "callbacks": [checkpoint, OnExceptionCheckpoint(d, ON_EXCEPTION), *(callbacks or [])],
+        # ResumeRNG last of the plain callbacks (Lightning runs the checkpoint ones after them)
+        "callbacks": [checkpoint, OnExceptionCheckpoint(d, ON_EXCEPTION), *(callbacks or []), ResumeRNG()],
         "enable_model_summary": False,
     }
     kwargs.update(overrides)

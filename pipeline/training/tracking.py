@@ -23,6 +23,13 @@ tags ``mlflow.source.git.commit``, ``dvc.exp_name``, ``dvc.stage``, ``nar.profil
 *and* to the parent prefixed by the stage (``pretrain_vae.dev.mpjpe_unit.body``), so the
 parent shows every stage's results of the experiment in one row.
 
+Orphans. A stage killed by SIGKILL (or a lost machine) cannot end its child run: it stays
+RUNNING. Every child records its process as the tags ``nar.host`` (hostname) and ``nar.pid``;
+when a stage starts its run, :func:`end_orphaned_runs` marks KILLED the RUNNING runs of the same
+stage in the experiment whose process is gone on this host, and logs how many. Runs of live
+processes (parallel ``dvc exp run`` queue workers), of other hosts and without these tags (made
+before them) are left alone.
+
 Under DDP only global rank 0 creates runs; other ranks get ``None`` from :func:`stage_run` and
 every helper here accepts ``None`` and does nothing.
 """
@@ -31,7 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -47,7 +56,10 @@ from pipeline.config import flatten
 
 PARENT_KEY_TAG = "nar.parent_key"
 PARENT_TAG = "mlflow.parentRunId"
+PID_TAG, HOST_TAG = "nar.pid", "nar.host"  # the process of a child run (orphan detection)
 DEFAULT_EXPERIMENT = "nar-slp-kd"
+
+log = logging.getLogger(__name__)
 
 
 def repo_root() -> Path:
@@ -127,9 +139,59 @@ def find_or_create_parent(
     return run.info.run_id
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (another user's counts; a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # Linux: an exited process its parent has not reaped yet
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def end_orphaned_runs(client: MlflowClient, experiment_id: str, stage: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``stage`` (tag ``dvc.stage``) in the experiment whose
+    process (tags ``nar.host``, ``nar.pid``) no longer runs on this host; returns their ids.
+
+    Runs of another host, of a live process or without the tags are left alone: they may be
+    running (e.g. parallel queue workers) and this process cannot tell.
+    """
+    quoted = stage.replace("'", "\\'")
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`dvc.stage` = '{quoted}' and attributes.status = 'RUNNING'"
+    )
+    host, ended, unknown = socket.gethostname(), [], 0
+    for run in found:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit():
+            unknown += 1
+        elif int(pid) != os.getpid() and not process_alive(int(pid)):
+            try:
+                client.set_terminated(run.info.run_id, "KILLED")
+            except mlflow.exceptions.MlflowException as e:  # e.g. deleted meanwhile: not worth failing for
+                log.warning("%s: could not end orphaned run %s: %s", stage, run.info.run_id, e)
+                continue
+            ended.append(run.info.run_id)
+    if ended:
+        log.warning(
+            "%s: marked %d orphaned MLflow run(s) KILLED (process gone): %s", stage, len(ended), ended
+        )
+    if unknown:
+        log.info("%s: %d other RUNNING run(s) of another host or without a pid left alone", stage, unknown)
+    return ended
+
+
 @contextmanager
 def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.ActiveRun | None]:
     """Child MLflow run of the experiment's parent run for one stage; yields the active run.
+
+    Before it starts, the stage's runs orphaned by a killed process are ended KILLED
+    (:func:`end_orphaned_runs`); the new run records this process as ``nar.host`` / ``nar.pid``.
 
     ``params`` is the stage's :class:`pipeline.config.Params` (or any resolved params dict): the
     flattened values of every resolved section (``params.resolved``, the experiment's record) are
@@ -157,8 +219,11 @@ def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.Acti
         "dvc.exp_name": name,
         "dvc.stage": stage,
         "nar.profile": str(params.get("profile", "default")),
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
     }
     client.set_tag(parent_id, "mlflow.source.git.commit", commit)
+    end_orphaned_runs(client, experiment_id, stage)
     run = mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags)
     status = "FAILED"
     try:
