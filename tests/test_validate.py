@@ -222,3 +222,20 @@ def test_a_dvc_set_changes_one_line_of_params_yaml(override: str, tmp_path: Path
     key, value = override.split("=")
     assert len(changed) == 1, changed
     assert changed[0][1].lstrip().startswith(f"{key.split('.')[-1]}: {value}")
+
+
+def test_a_bad_trainer_value_stops_a_stage_before_its_mlflow_run_opens(workspace) -> None:
+    """Run directly (without DVC's validate stage first), a training stage checks Lightning's values
+    before it opens MLflow runs (``train.precision=bogus`` used to fail inside Lightning after)."""
+    from pipeline.config import Params, ParamsError
+    from pipeline.training import engine
+
+    root = workspace(train={"precision": "bogus"})
+    params = Params(load_params(root / "params.yaml"), ("seed", "vae", "train"), "pretrain_vae")
+    stage = validate.Stage("pretrain_vae", ("seed", "vae", "train"), (), ("models/vae_ckpt",))
+    config = engine.FitConfig(epochs=1, batch_size=2, lr=1e-3)
+    run = engine.training_run(stage, params, root / "models/vae_ckpt", {}, 0, config)
+    with pytest.raises(ParamsError, match=r"train.precision='bogus' is invalid"), run:
+        pass
+    assert not (root / "mlflow.db").exists() and not (root / "mlruns").exists()
+    assert not (root / "models").exists()

@@ -41,7 +41,7 @@ from pipeline.evaluation.scoring import EvaluateConfig, baseline_of
 from pipeline.lifting.config import LiftConfig
 from pipeline.preprocess.normalise import NormaliseConfig
 from pipeline.synth.corpus import SynthConfig
-from pipeline.training.engine import TrainConfig
+from pipeline.training.engine import TrainConfig, check_trainer
 from pipeline.training.sections import (
     BackTranslatorSection,
     FGDEncoderSection,
@@ -50,7 +50,6 @@ from pipeline.training.sections import (
     PTSection,
     StudentSection,
     VAESection,
-    check_trainer,
 )
 
 OUT = Path("data/params_valid.json")

@@ -65,6 +65,7 @@ import math
 import random
 import shutil
 import time
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from torch import nn
 
-from pipeline.config import Stage, check_seed, param, parse_section
+from pipeline.config import ParamsError, Stage, check_seed, param, parse_section
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,32 @@ class TrainConfig:
         return dataclasses.replace(
             self, accelerator=accelerator, precision=precision, deterministic=deterministic
         )
+
+
+def check_trainer(train: TrainConfig) -> TrainConfig:
+    """``train`` resolved for this machine, with the values Lightning checks only when a Trainer is
+    built (accelerator, strategy, precision) checked first; a :class:`ParamsError` names the key and
+    the allowed values."""
+    from lightning.fabric.connector import _PRECISION_INPUT
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    def allowed(key: str, value: object, choices: list) -> None:
+        if value not in choices:
+            raise ParamsError(f"params.yaml: train.{key}={value!r} is invalid; expected one of {choices}")
+
+    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+    allowed("accelerator", train.accelerator, accelerators)
+    allowed("strategy", train.strategy, ["auto", *StrategyRegistry.available_strategies()])
+    precisions = [a for group in typing.get_args(_PRECISION_INPUT) for a in typing.get_args(group)]
+    allowed("precision", train.precision, ["auto", *precisions])
+    resolved = train.resolved()
+    if resolved.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ParamsError(
+            f"params.yaml: train.accelerator={train.accelerator!r}: no CUDA GPU on this machine "
+            "(use auto or cpu)"
+        )
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -552,6 +579,7 @@ def training_run(
     from pipeline.training import tracking  # here: model code and benchmarks need no MLflow
 
     train = parse_section(params, "train", TrainConfig)
+    check_trainer(train)  # Lightning's own checks come only when the Trainer is built: after MLflow opened
     set_cpu_threads(config.cpu_threads)
     with tracking.stage_run(stage.name, params) as run:
         seed(seed_value)

@@ -13,7 +13,6 @@ section before DVC removes any stage's outputs — and no stage imports another 
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -149,31 +148,3 @@ class LossWeights:
     distil: float = param(1.0, ge=0)
     length: float = param(1.0, ge=0)
     motion: float = param(0.0, ge=0)  # MSE of frame differences of PGM(Z_lang) vs Y (not in the paper)
-
-
-# -- train -------------------------------------------------------------------------------------
-def check_trainer(train: engine.TrainConfig) -> engine.TrainConfig:
-    """``train`` resolved for this machine, with the values Lightning checks only when a Trainer is
-    built (accelerator, strategy, precision) checked first; a :class:`ParamsError` names the key and
-    the allowed values."""
-    import torch
-    from lightning.fabric.connector import _PRECISION_INPUT
-    from lightning.pytorch.accelerators import AcceleratorRegistry
-    from lightning.pytorch.strategies import StrategyRegistry
-
-    def allowed(key: str, value: object, choices: list) -> None:
-        if value not in choices:
-            raise ParamsError(f"params.yaml: train.{key}={value!r} is invalid; expected one of {choices}")
-
-    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
-    allowed("accelerator", train.accelerator, accelerators)
-    allowed("strategy", train.strategy, ["auto", *StrategyRegistry.available_strategies()])
-    precisions = [a for group in typing.get_args(_PRECISION_INPUT) for a in typing.get_args(group)]
-    allowed("precision", train.precision, ["auto", *precisions])
-    resolved = train.resolved()
-    if resolved.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ParamsError(
-            f"params.yaml: train.accelerator={train.accelerator!r}: no CUDA GPU on this machine "
-            "(use auto or cpu)"
-        )
-    return resolved
