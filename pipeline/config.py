@@ -25,6 +25,7 @@ import json
 import logging
 import operator
 import os
+import time
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 PARAMS_FILE = "params.yaml"
+_STARTED: dict[str, float] = {}  # stage name -> time.perf_counter() at Stage.start
 PARAMS_VALID = "data/params_valid.json"  # the validate stage's out; every other stage depends on it
 T = TypeVar("T")
 
@@ -393,8 +395,19 @@ class Stage:
         """Entry of ``python -m pipeline.stages.<name>``: ``--help`` prints what the stage reads and
         writes and exits; otherwise logging is set up and the declared params are returned."""
         self.parser(doc).parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # force: a library imported earlier may have configured the root logger (evaluate printed nothing)
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True)
+        _STARTED[self.name] = time.perf_counter()
         return Params(load_params(), self.params, self.name)
+
+    def summary(self, result: str) -> str:
+        """Log the stage's one summary line: what it read and wrote, ``result`` (its key figures)
+        and the seconds since :meth:`start`; returns the line."""
+        seconds = time.perf_counter() - _STARTED.get(self.name, time.perf_counter())
+        reads = ", ".join(d for d in self.deps if d != PARAMS_VALID) or "params only"
+        line = f"{self.name}: {result} | read {reads} | wrote {', '.join(self.outs)} | {seconds:.1f} s"
+        logging.getLogger(f"pipeline.stages.{self.name}").info("%s", line)
+        return line
 
     def out(self, path: str | os.PathLike[str]) -> Path:
         """``path`` when it is (inside) one of the declared outs; :class:`ValueError` otherwise."""

@@ -23,6 +23,8 @@ from pipeline.tools import smoke
 from pipeline.tools.report.__main__ import main as report_main
 from pipeline.training import tracking
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def exp_run(repo: Path, *sets: str) -> tuple[str, str]:
     """``dvc exp run -S ...`` in ``repo``; returns (experiment name, output)."""
@@ -53,6 +55,39 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
     assert ran == {"train_student", "evaluate"}, ran  # only the stages whose params changed
     listed = subprocess.run(["dvc", "exp", "ls"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert kd_name in listed and nokd_name in listed
+    # a quiet, informative log (issue 16): no Lightning / transformers noise, no ANSI codes, one
+    # summary line per stage that ran, the evaluation table
+    for noise in ("GPU available", "litlogger", "LOAD REPORT", "Loading weights", "\x1b[", "UserWarning"):
+        assert noise not in out1 + out2, noise
+    for stage in re.findall(r"Running stage '([^']+)'", out1):
+        assert re.search(rf"INFO pipeline\.stages\.{stage}: {stage}: .* \| wrote .* \| [\d.]+ s", out1), stage
+    assert re.search(r"^TEST +FGD† pool +FGD† pair +BLEU-4", out1, re.M) and "Ours (student)" in out1
+    # DVC views: the training curves and README's `dvc exp show` command within 200 columns
+    curves = {p.parent.name for p in (repo / "plots" / "curves").glob("*/*.csv")}
+    assert curves == {
+        "pretrain_vae",
+        "train_student",
+        "train_pt",
+        "train_nslpg",
+        "train_fgd_encoder",
+        "train_backtranslator",
+    }
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"^(dvc exp show --drop .*?)(?:\s+#.*)?$", readme, re.M).group(1)
+    shown = subprocess.run(
+        ["bash", "-c", command + " --no-pager"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**smoke.clean_env(), "COLUMNS": "200"},
+    ).stdout
+    assert kd_name in shown and "loss.distil" in shown and "test_student.json:duracc" in shown, shown
+    assert max(len(line) for line in shown.splitlines()) <= 200
+    metrics_show = subprocess.run(
+        ["dvc", "metrics", "show"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert max(len(line) for line in metrics_show.stdout.splitlines()) <= 200
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("nar-slp-kd")

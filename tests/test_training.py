@@ -3,6 +3,7 @@ and the training-stage skeleton (training_run: fit, finish, MLflow)."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -176,7 +177,10 @@ def test_data_digest_is_order_and_content_sensitive(tmp_path: Path) -> None:
 
 
 TOY = Stage(
-    "toy", params=("seed", "train"), deps=(), outs=("models/toy", "models/toy_ckpt", "metrics/toy.json")
+    "toy",
+    params=("seed", "train"),
+    deps=(),
+    outs=("models/toy", "models/toy_ckpt", "metrics/toy.json", "plots/curves/toy"),
 )
 
 
@@ -211,6 +215,9 @@ def test_training_run_fits_finishes_and_tracks(workspace: Callable[..., Path]) -
             job.finish(metrics, "elsewhere.json")
         job.finish(metrics, "metrics/toy.json", "models/toy")
     assert json.loads((root / "metrics/toy.json").read_text()) == metrics
+    curve = list(csv.DictReader((root / "plots/curves/toy/model.csv").read_text().splitlines()))  # the curve
+    assert [r["epoch"] for r in curve] == ["0", "1"] and curve[1]["val_loss"] == curve[1]["val_total"]
+    assert float(curve[1]["train_loss"]) < float(curve[0]["train_loss"])
     assert not list(ckpt.glob("*.ckpt")) and (ckpt / "fingerprint.json").is_file()  # cleared after finish
     assert load_vae(root / "models/toy").config.latent == CONFIG["latent"]
     # the same seed gives the same weights as a plain seeded fit
@@ -266,6 +273,9 @@ def test_training_run_parts_share_the_run(workspace: Callable[..., Path]) -> Non
     again = run(("a", "b"), finish=True)  # checkpoints of the last epoch: resumed, nothing trained
     assert all((again[n].start_epoch, again[n].epochs, again[n].epochs_run) == (2, 2, 0) for n in "ab")
     assert not list(ckpt.rglob("*.ckpt")) and (ckpt / "b/fingerprint.json").is_file()
+    for name in "ab":  # each part's curve, whole although the finishing run trained nothing (checkpoint)
+        curve = list(csv.DictReader(Path(f"plots/curves/toy/{name}.csv").read_text().splitlines()))
+        assert [r["epoch"] for r in curve] == ["0", "1"] and all(r["val_loss"] for r in curve)
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name(params.resolved["tracking"]["experiment"])
     runs = client.search_runs([exp.experiment_id], "attributes.run_name = 'toy'")

@@ -161,6 +161,21 @@ def headline_metrics(
     return out
 
 
+def headline_table(headline: dict[str, dict[str, float]], split: str, systems: list[str]) -> str:
+    """The headline metrics of one split as a plain-text table (what ``evaluate`` prints)."""
+    cols = [("FGD† pool", "fgd_pooled_x10", "{:.2f}"), ("FGD† pair", "fgd_paired_x10", "{:.2f}")]
+    cols += [("BLEU-4", "bleu4", "{:.2f}"), ("ROUGE", "rouge", "{:.2f}"), ("DTW-MJE", "dtw_mje", "{:.4f}")]
+    cols += [("DurACC", "duracc", "{:.3f}")]
+    labels = {s: system_label(s) for s in systems}
+    width = max(len(v) for v in labels.values())
+    lines = [f"{split.upper():<{width}}  " + "  ".join(f"{c[0]:>9}" for c in cols)]
+    for s in systems:
+        m = headline.get(f"{split}_{s}", {})
+        cells = ("–" if c[1] not in m else c[2].format(m[c[1]]) for c in cols)
+        lines.append(f"{labels[s]:<{width}}  " + "  ".join(f"{v:>9}" for v in cells))
+    return "\n".join(lines)
+
+
 def eval_table(
     result: dict[str, Any], splits: list[str], systems: list[str], spans: list[str], margin: float
 ) -> str:

@@ -21,6 +21,8 @@ Both return ``(states [B, U, d], pooled [B, d])`` for ``(input_ids, attention_ma
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,24 @@ def _unreachable(name: str, exc: Exception) -> OSError:
         f"student.pretrained={name!r}: cannot load it ({exc}); without network use a local path or the "
         f"offline default {DEFAULT_PRETRAINED!r}"
     )
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' weight-loading progress bar and its load report (the checkpoint's pooler
+    weights, which ``add_pooling_layer=False`` leaves out on purpose, as UNEXPECTED keys with ANSI
+    codes) are known and harmless: errors only while loading, the previous state restored after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_dir: str | Path) -> Any:
@@ -91,6 +111,12 @@ class BertEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel
 
+        with _quiet_transformers():
+            self._load(AutoModel, config, pretrained)
+        self._setup(freeze, train_layers)
+
+    def _load(self, auto: Any, config: Any, pretrained: str | None) -> None:
+        AutoModel = auto  # noqa: N806
         try:
             if pretrained is not None:
                 self.model = AutoModel.from_pretrained(
@@ -103,6 +129,8 @@ class BertEncoder(nn.Module):
                 self.model = AutoModel.from_pretrained(resolve_pretrained(pretrained))
             else:
                 self.model = AutoModel.from_config(config)
+
+    def _setup(self, freeze: bool, train_layers: int | None) -> None:
         self.hidden_size = int(self.model.config.hidden_size)
         depth = int(self.model.config.num_hidden_layers)
         trained = 0 if freeze else depth if train_layers is None else min(int(train_layers), depth)

@@ -57,6 +57,7 @@ from pipeline.evaluation.tables import (
     eval_table,
     fgd_interval_rows,
     headline_metrics,
+    headline_table,
     span_keys,
     system_label,
 )
@@ -181,7 +182,8 @@ def main(
         STAGE.write_json(METRICS, flat)
         if HEADLINE_DIR.exists():
             shutil.rmtree(HEADLINE_DIR)
-        for name, values in headline_metrics(result, cfg.splits, cfg.systems).items():
+        headline = headline_metrics(result, cfg.splits, cfg.systems)
+        for name, values in headline.items():
             STAGE.write_json(HEADLINE_DIR / f"{name}.json", values)
         rows = fgd_interval_rows(result, cfg.length_split, cfg.systems, cfg.intervals)
         with STAGE.out(PLOT).open("w", newline="") as fh:
@@ -195,7 +197,15 @@ def main(
             tracking.log_artifacts(run, path, artifact_path="eval")
         for path in figure_files:
             tracking.log_artifacts(run, path, artifact_path="eval/plots")
-        log.info("evaluation took %.1f s; table in %s", result["seconds"], TABLE)
+        for split in cfg.splits:
+            print(headline_table(headline, split, cfg.systems), flush=True)
+        ours = {k: float("nan") for k in ("fgd_pooled_x10", "bleu4", "duracc")}
+        ours |= headline.get(f"{cfg.length_split}_student", {})
+        STAGE.summary(
+            f"{len(cfg.systems)} systems on {'/'.join(cfg.splits)} in {result['seconds']:.0f} s; "
+            f"{cfg.length_split} student FGD† pooled {ours['fgd_pooled_x10']:.2f}, "
+            f"BLEU-4 {ours['bleu4']:.2f}, DurACC {ours['duracc']:.3f}"
+        )
         return flat
 
 

@@ -32,10 +32,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         shutil.rmtree(DST)
     for split, store in stores.items():
         store.save(DST / split)
-        log.info("%s: %d sequences, %d frames", split, len(store), store.poses.shape[0])
+        log.debug("%s: %d sequences, %d frames", split, len(store), store.poses.shape[0])
     STAGE.write_json(METRICS, metrics)
-    log.info(
-        "%d frames in %.2f s (%.0f frames/s)", metrics["frames"], metrics["seconds"], metrics["frames_per_s"]
+    splits = [s for s in stores]
+    skipped = sum(m.get("skipped_total", 0) for m in metrics.values() if isinstance(m, dict))
+    STAGE.summary(
+        f"source {metrics['source']}: {'/'.join(str(len(stores[s])) for s in splits)} sequences "
+        f"({'/'.join(splits)}), {metrics['frames']} frames, {skipped} skipped, "
+        f"{metrics['frames_per_s']:.0f} frames/s"
     )
 
 

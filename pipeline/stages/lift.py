@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lifted, metrics = {}, {"device": device.type}
     for split, store in stores.items():
         lifted[split], metrics[split] = lift_split(store, tf, split, cfg, device, str(SRC / split))
-        log.info("lift %s: %s", split, metrics[split])
+        log.debug("lift %s: %s", split, metrics[split])
     out_tf = UnitRange.fit(lifted["train"], margin=cfg.margin)
     DST.mkdir(parents=True, exist_ok=True)
     out_tf.save(STAGE.out(DST / "transform.json"))
@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     secs = sum(metrics[s]["seconds"] for s in SPLITS)
     metrics["frames_per_s"] = round(total / max(secs, 1e-9), 1)
     STAGE.write_json(METRICS, metrics)
+    test = metrics["test"]
+    keys = ("reprojection_error", "bone_length_cv", "mpjpe_pa_body", "mpjpe_pa_hands")  # 2D sources; gt3d
+    shown = ", ".join(f"{k} {test[k]:.4g}" for k in keys if k in test) or "3D source passed through"
+    STAGE.summary(f"{total} frames at {metrics['frames_per_s']:.0f} frames/s; test {shown}")
 
 
 if __name__ == "__main__":

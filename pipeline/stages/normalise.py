@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shutil.rmtree(DST)
     for split, store in out.items():
         store.save(DST / split)
-        log.info("%s: %d sequences, %d frames", split, len(store), store.poses.shape[0])
+        log.debug("%s: %d sequences, %d frames", split, len(store), store.poses.shape[0])
     is3d = out["train"].channels == ["x", "y", "z"]
     meta = {
         "low": transform.low,
@@ -49,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     STAGE.write_json(DST / "transform.json", meta)
     STAGE.write_json(METRICS, metrics)
+    splits = list(out)
+    total = {k: sum(metrics[s].get(k, 0) for s in splits) for k in ("sequences_dropped", "frames_dropped")}
+    STAGE.summary(
+        f"{'/'.join(str(len(out[s])) for s in splits)} sequences ({'/'.join(splits)}), "
+        f"{total['sequences_dropped']} sequences and {total['frames_dropped']} frames dropped, "
+        f"{sum(metrics[s].get('frames_other_person', 0) for s in splits)} frames with another person"
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,12 @@ from pipeline.training.sections import VAESection
 
 LIFTED = Path("data/lifted")
 OUT, CKPT, METRICS = Path("models/vae"), Path("models/vae_ckpt"), Path("metrics/vae.json")
-STAGE = Stage("pretrain_vae", ("seed", "vae", "train"), (LIFTED,), (OUT, CKPT, METRICS))
+STAGE = Stage(
+    "pretrain_vae",
+    ("seed", "vae", "train"),
+    (LIFTED,),
+    (OUT, CKPT, METRICS, engine.curves_dir("pretrain_vae")),
+)
 log = logging.getLogger(__name__)
 
 
@@ -142,7 +147,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "dev": reconstruction_metrics(vae, dev, transform),
         }
         job.finish(metrics, METRICS, OUT)
-        log.info("dev mpjpe_unit %s", metrics["dev"]["mpjpe_unit"])
+        log.debug("dev mpjpe_unit %s", metrics["dev"]["mpjpe_unit"])
+        mpjpe = metrics["dev"]["mpjpe_unit"]
+        STAGE.summary(
+            f"{fit.epochs} epochs ({fit.start_epoch} resumed); "
+            f"dev recon MSE {metrics['dev']['recon_mse']:.3g}, "
+            f"MPJPE all {mpjpe['all']:.4f} / hands {mpjpe['left_hand']:.4f}, {mpjpe['right_hand']:.4f}"
+        )
         return metrics
 
 

@@ -52,16 +52,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     stats = run(STAGE.start(__doc__, argv))
     if stats.get("skipped"):
         kept = "the existing corpus left as it is" if stats["kept"] else "none written"
-        log.info("data.source=%r: synthetic corpus not generated (%s)", stats["source"], kept)
+        STAGE.summary(f"data.source={stats['source']!r}: synthetic corpus not generated ({kept})")
         return
     for split, c in stats["splits"].items():
-        log.info(
+        log.debug(
             "%s: %d sequences, %d frames (mean %.1f, max %d), %d empty frames, %d two-person frames, "
             "%.1f%% joints undetected",
             split, c["sequences"], c["frames"], c["mean_frames"], c["max_frames"], c["empty_frames"],
             c["two_person_frames"], 100.0 * c["missing_joints"] / max(c["joints"], 1),
         )  # fmt: skip
-    log.info("%d frames in %.1f s (%.0f frames/s)", stats["frames"], stats["seconds"], stats["frames_per_s"])
+    counts = "/".join(str(c["sequences"]) for c in stats["splits"].values())
+    STAGE.summary(
+        f"{counts} sequences ({'/'.join(stats['splits'])}), {stats['frames']} frames, "
+        f"{stats['frames_per_s']:.0f} frames/s"
+    )
 
 
 if __name__ == "__main__":

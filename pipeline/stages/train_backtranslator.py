@@ -70,7 +70,7 @@ STAGE = Stage(
     "train_backtranslator",
     ("seed", "backtranslator", "train"),
     corpus_files(LIFTED, ("train", "dev", "test")),
-    (OUT, CKPT, METRICS),
+    (OUT, CKPT, METRICS, engine.curves_dir("train_backtranslator")),
 )
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class BackTranslatorModule(L.LightningModule):
         if scores["bleu4"] > self.best["bleu4"]:
             state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             self.best = {"bleu4": scores["bleu4"], "epoch": epoch, "state": state}
-        log.info(
+        log.debug(
             "epoch %d dev %s (best BLEU-4 %.2f @ %d)", epoch, scores, self.best["bleu4"], self.best["epoch"]
         )
 
@@ -276,11 +276,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     hyps = recognise(model, glosses, pairs[s].frames)
                     metrics[s]["gloss_wer"] = word_error_rate(hyps, pairs[s].glosses)
         job.finish(metrics, METRICS, OUT)
-        log.info(
-            "back-translator: best epoch %s, alpha %s, dev %s",
-            metrics["best_epoch"],
-            alpha,
-            metrics.get("dev"),
+        dev = metrics.get("dev") or {}
+        STAGE.summary(
+            f"best epoch {metrics['best_epoch']}, length penalty {alpha}; dev "
+            + ", ".join(f"{k} {v:.4g}" for k, v in dev.items() if isinstance(v, int | float))
         )
         return metrics
 

@@ -51,7 +51,10 @@ LIFTED, OUT, CKPT = Path("data/lifted"), Path("models/fgd_encoder"), Path("model
 SUMMARY = OUT / "summary.json"  # inside the model directory
 # data dependency: the corpus, not the lifted floats (a fixed evaluator, see dvc.yaml)
 STAGE = Stage(
-    "train_fgd_encoder", ("seed", "fgd_encoder", "train"), corpus_files(LIFTED, ("train", "dev")), (OUT, CKPT)
+    "train_fgd_encoder",
+    ("seed", "fgd_encoder", "train"),
+    corpus_files(LIFTED, ("train", "dev")),
+    (OUT, CKPT, engine.curves_dir("train_fgd_encoder")),
 )
 log = logging.getLogger(__name__)
 
@@ -157,9 +160,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         }
         job.finish(summary, SUMMARY, OUT)
         d = summary["dev"]
-        log.info(
-            "dev reconstruction: BCE %.4f (floor %.4f), MSE %.2e = %.3f x static pose, %.3f x train mean",
-            *(d[k] for k in ("bce", "bce_floor", "mse", "ratio_static", "ratio_train_mean")),
+        STAGE.summary(
+            "dev reconstruction: BCE {:.4f} (floor {:.4f}), MSE {:.2e} = {:.3f} x static pose, "
+            "{:.3f} x train mean".format(
+                *(d[k] for k in ("bce", "bce_floor", "mse", "ratio_static", "ratio_train_mean"))
+            )
         )
         return summary
 

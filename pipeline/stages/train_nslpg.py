@@ -52,7 +52,12 @@ from pipeline.training.sections import NSLPGSection
 
 LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
 OUT, CKPT, METRICS = Path("models/nslpg"), Path("models/nslpg_ckpt"), Path("metrics/train_nslpg.json")
-STAGE = Stage("train_nslpg", ("seed", "nslpg", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
+STAGE = Stage(
+    "train_nslpg",
+    ("seed", "nslpg", "train"),
+    (LIFTED, VAE_DIR),
+    (OUT, CKPT, METRICS, engine.curves_dir("train_nslpg")),
+)
 log = logging.getLogger(__name__)
 
 
@@ -246,9 +251,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             save_nslpg(
                 STAGE.out(OUT / variant), module.model, vocab, {"variant": variant, **meta}, saved_glosses
             )
-            log.info("%s: dev %s", variant, metrics[variant]["dev"])
+            log.debug("%s: dev %s", variant, metrics[variant]["dev"])
         metrics["train_seconds"] = round(total, 2)
         job.finish(metrics, METRICS, OUT)
+        STAGE.summary("; ".join(f"{v}: dev total {metrics[v]['dev']['total']:.4g}" for v in sec.variants))
         return metrics
 
 

@@ -57,7 +57,12 @@ from pipeline.training.sections import PTSection
 
 LIFTED = Path("data/lifted")
 OUT, CKPT, METRICS = Path("models/pt"), Path("models/pt_ckpt"), Path("metrics/train_pt.json")
-STAGE = Stage("train_pt", ("seed", "progressive", "train"), (LIFTED,), (OUT, CKPT, METRICS))
+STAGE = Stage(
+    "train_pt",
+    ("seed", "progressive", "train"),
+    (LIFTED,),
+    (OUT, CKPT, METRICS, engine.curves_dir("train_pt")),
+)
 ERRORS_KEY = "pt_error_stats"  # a checkpoint's GN errors of an unfinished epoch
 log = logging.getLogger(__name__)
 
@@ -223,9 +228,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "dev": dev_metrics(module, dev_loader, generator, pairs["dev"].texts, fps),
             }
             save_pt(STAGE.out(OUT / variant), model, vocab, {"variant": variant, **meta})
-            log.info("%s: dev %s", variant, metrics[variant]["dev"])
+            log.debug("%s: dev %s", variant, metrics[variant]["dev"])
         metrics["train_seconds"] = round(total, 2)
         job.finish(metrics, METRICS, OUT)
+        STAGE.summary(
+            "; ".join(
+                f"{v}: dev pose {metrics[v]['dev']['pose']:.4g}, DurACC {metrics[v]['dev']['dur_acc']:.3f}, "
+                f"{metrics[v]['dev']['generated_frames_mean']:.0f} frames generated on average"
+                for v in sec.variants
+            )
+        )
         return metrics
 
 

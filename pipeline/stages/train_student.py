@@ -51,7 +51,12 @@ from pipeline.training.sections import LossWeights, StudentSection
 
 LIFTED, VAE_DIR = Path("data/lifted"), Path("models/vae")
 OUT, CKPT, METRICS = Path("models/student"), Path("models/student_ckpt"), Path("metrics/train_student.json")
-STAGE = Stage("train_student", ("seed", "student", "loss", "train"), (LIFTED, VAE_DIR), (OUT, CKPT, METRICS))
+STAGE = Stage(
+    "train_student",
+    ("seed", "student", "loss", "train"),
+    (LIFTED, VAE_DIR),
+    (OUT, CKPT, METRICS, engine.curves_dir("train_student")),
+)
 LOSS_KEYS = ("pose", "distil", "length", "motion")
 log = logging.getLogger(__name__)
 
@@ -261,7 +266,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             OUT, module.student, module.vae, tokenizer, encoder_config, meta, LIFTED / "transform.json"
         )
         job.finish(metrics, METRICS, OUT)
-        log.info("dev %s", metrics["dev"])
+        d = metrics["dev"]
+        terms = ", ".join(f"{k} {d[k]:.4g}" for k in LOSS_KEYS if k in d)  # a term weighted 0 is absent
+        STAGE.summary(
+            f"{fit.epochs} epochs ({fit.start_epoch} resumed); dev total {d['total']:.4g} ({terms}), "
+            f"DurACC {d['dur_acc']:.3f}"
+        )
         return metrics
 
 

@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             log.error("%s", msg)
         sys.exit(f"validate: {len(found)} problem(s) in {PARAMS_FILE}; no stage ran, no output changed")
     STAGE.write_json(OUT, CONTENT)
-    log.info("%s is valid (profile %r)", PARAMS_FILE, params.get("profile", "default"))
+    STAGE.summary(f"{PARAMS_FILE} valid (profile {params.get('profile', 'default')!r})")
 
 
 if __name__ == "__main__":

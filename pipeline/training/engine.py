@@ -64,8 +64,10 @@ import logging
 import math
 import random
 import shutil
+import sys
 import time
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -344,6 +346,74 @@ class ResumeRNG(L.Callback):
             self._pending = None
 
 
+# Known, harmless Lightning messages (regex on the message): resume bookkeeping of a fresh run, the
+# checkpoint directory a rerun reuses on purpose, tiny epochs shorter than the logging interval, the
+# frozen VAE/BERT kept in eval mode, and a deprecation inside Lightning itself.
+LIGHTNING_NOISE = (
+    r".*\.fit\(ckpt_path=None\)` was called without a model",
+    r".*there is no last checkpoint available",
+    r"Checkpoint directory .* exists and is not empty",
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"The number of training batches .* is smaller than the logging interval",
+    r"Found \d+ module\(s\) in eval mode at the start of training",
+)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's known-harmless output at its source: the info lines of every Trainer
+    (GPU/TPU availability, the litlogger tip, "`Trainer.fit` stopped", ...: the rank-zero loggers at
+    WARNING) and the warnings of :data:`LIGHTNING_NOISE`. Real warnings still show."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in LIGHTNING_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+OBJECTIVE = ("total", "loss", "bce", "recon")  # the logged term that is the training objective
+CURVE_LOG = ("train_loss", "val_loss", "val_dur_acc", "val_bleu4")  # shown in the per-epoch log line
+
+
+class EpochCurve(L.Callback):
+    """The training curve: one row per epoch (``epoch`` + every epoch-level metric logged, e.g.
+    ``train_loss``, ``val_loss``), and one log line per epoch, so a stage's progress shows in a log
+    without a progress bar. Its rows travel in the checkpoints: a resumed run's curve is whole."""
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+        self.rows: list[dict[str, float]] = []
+        self._t0 = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if key.endswith("_step") or not isinstance(value, torch.Tensor) or value.numel() != 1:
+                continue
+            row[key.removesuffix("_epoch").replace("/", "_")] = float(value)
+        for prefix in ("train", "val"):  # the objective: total (Eq. 11 & co.), else loss / bce / recon
+            name = next((f"{prefix}_{k}" for k in OBJECTIVE if f"{prefix}_{k}" in row), None)
+            if name is not None:
+                row[f"{prefix}_loss"] = row[name]
+        self.rows.append(row)
+        shown = ", ".join(f"{k} {row[k]:.4g}" for k in CURVE_LOG if k in row)
+        log.info(
+            "%sepoch %d/%d: %s (%.1f s)",
+            f"{self.label} " if self.label else "",
+            row["epoch"] + 1,
+            trainer.max_epochs,
+            shown or "-",
+            time.perf_counter() - self._t0,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))
+
+
 def make_trainer(
     cfg: TrainConfig,
     ckpt_dir: str | Path,
@@ -359,6 +429,7 @@ def make_trainer(
     ``L.Trainer``. Pass the returned path to ``trainer.fit(model, ..., ckpt_path=path)``.
     """
     p = cfg.resolved()
+    quiet_lightning()
     if p.accelerator in ("gpu", "cuda"):
         configure_gpu_kernels()
     d = Path(ckpt_dir)
@@ -380,7 +451,7 @@ def make_trainer(
         "max_epochs": int(max_epochs),
         "gradient_clip_val": float(p.grad_clip) or None,
         "log_every_n_steps": p.log_every_n_steps,
-        "enable_progress_bar": p.progress_bar,
+        "enable_progress_bar": p.progress_bar and sys.stderr.isatty(),  # no bar (ANSI) in logs
         "deterministic": p.deterministic,
         "default_root_dir": str(d),
         "logger": logger if logger is not None else False,
@@ -499,6 +570,7 @@ class TrainingRun:
     ckpt_dir: Path
     name: str = ""  # a part's name: its Lightning metrics are logged as <name>/<metric>
     parts: list[TrainingRun] = dataclasses.field(default_factory=list)
+    curve: EpochCurve | None = None  # of the last fit
 
     @property
     def workers(self) -> int:
@@ -511,15 +583,16 @@ class TrainingRun:
         """Fit ``module`` for ``fit.epochs`` (resuming a killed run's newest checkpoint)."""
         from pipeline.training import tracking
 
-        start = StartEpoch()
+        start, curve = StartEpoch(), EpochCurve(self.name)
         trainer, resume = make_trainer(
             self.train,
             self.ckpt_dir,
             self.config.epochs,
             logger=tracking.mlflow_logger(self.run, prefix=self.name),
-            callbacks=[start],
+            callbacks=[start, curve],
             **trainer_overrides,
         )
+        self.curve = curve
         t0 = time.perf_counter()
         trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
         first = int(trainer.current_epoch) if start.epoch is None else start.epoch
@@ -555,11 +628,39 @@ class TrainingRun:
 
         path = self.stage.write_json(metrics_path, metrics)
         tracking.log_metrics_file(self.run, path)
+        self.write_curves()
         if model_dir is not None:
             tracking.log_artifacts(self.run, model_dir, artifact_path="model")
         for part in self.parts:
             clear_checkpoints(part.ckpt_dir)
         clear_checkpoints(self.ckpt_dir)
+
+    def write_curves(self) -> list[Path]:
+        """The training curves of this run's fits (``plots/curves/<stage>/<part or model>.csv``: a
+        column ``epoch`` and one per epoch-level metric, ``train_loss`` and ``val_loss`` always,
+        empty where not logged), the stage's declared out; DVC plots them (dvc.yaml ``plots``)."""
+        written = []
+        for run in [self, *self.parts]:
+            if run.curve is None or not run.curve.rows:
+                continue
+            rows = run.curve.rows
+            keys = ["epoch", "train_loss", "val_loss"]
+            keys += sorted({k for r in rows for k in r} - set(keys))
+            path = self.stage.out(curves_dir(self.stage.name) / f"{run.name or 'model'}.csv")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lines = [",".join(keys)] + [",".join(_cell(r.get(k)) for k in keys) for r in rows]
+            path.write_text("\n".join(lines) + "\n")
+            written.append(path)
+        return written
+
+
+def curves_dir(stage: str) -> Path:
+    """Where a training stage writes its training curves (a declared out of the stage)."""
+    return Path("plots/curves") / stage
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 @contextmanager

@@ -201,6 +201,7 @@ def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.Acti
     if not is_rank_zero():
         yield None
         return
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # e.g. "Creating initial MLflow database tables"
     params = getattr(params, "resolved", params)
     stage = os.environ.get("DVC_STAGE") or stage or Path(sys.argv[0]).stem
     default_store = not os.environ.get("MLFLOW_TRACKING_URI")
