@@ -34,7 +34,7 @@ DVC = str(Path(sys.executable).parent / "dvc")
 REMOTE = "storage"
 DEFAULT_URL = "~/.local/share/nar-slp-kd/dvc-remote"
 # README's recipe, verbatim (the slow tests run its one-stage form on pretrain_vae)
-BACK_TO_BASELINE = "git checkout -- params.yaml dvc.lock metrics/"
+BACK_TO_BASELINE = "git checkout -- params.yaml dvc.lock metrics/ plots/"
 RESTORE = "dvc pull; dvc repro"
 RESTORE_STAGE = "dvc pull --with-deps <stage>; dvc repro <stage>"
 EXPERIMENT = ["-S", "profiles.tiny.vae.epochs=1", "-S", "profiles.tiny.lift.iterations=5"]
