@@ -52,7 +52,9 @@ def test_two_experiments_to_mlflow_and_report(tmp_path: Path) -> None:
         smoke.export(repo, Path(smoke_out))
     nokd_name, out2 = exp_run(repo, "loss.distil=0")
     ran = set(re.findall(r"Running stage '([^']+)'", out2))
-    assert ran == {"validate", "train_student", "evaluate"}, ran  # params checked first, then the changed stages
+    assert ran == {"validate", "train_student", "evaluate"}, (
+        ran
+    )  # params checked first, then the changed stages
     listed = subprocess.run(["dvc", "exp", "ls"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert kd_name in listed and nokd_name in listed
     # a quiet, informative log (issue 16): no Lightning / transformers noise, no ANSI codes, one

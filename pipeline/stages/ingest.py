@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.config import Stage, parse_section
 from pipeline.data.policy import DataConfig
 from pipeline.data.sources import ingest
+from pipeline.training import tracking
 
 DST = Path("data/ingested")
 METRICS = Path("metrics/ingest.json")
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m pipeline.stages.ingest``."""
-    cfg = parse_section(STAGE.start(__doc__, argv), "data", DataConfig)
+    params = STAGE.start(__doc__, argv)
+    cfg = parse_section(params, "data", DataConfig)
     stores, metrics = ingest(cfg)
     if DST.exists():
         shutil.rmtree(DST)
@@ -34,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         store.save(DST / split)
         log.debug("%s: %d sequences, %d frames", split, len(store), store.poses.shape[0])
     STAGE.write_json(METRICS, metrics)
+    with tracking.stage_run(STAGE.name, params) as run:  # the counts in MLflow (child and parent run)
+        tracking.log_metrics_file(run, METRICS)
     splits = [s for s in stores]
     skipped = sum(m.get("skipped_total", 0) for m in metrics.values() if isinstance(m, dict))
     STAGE.summary(

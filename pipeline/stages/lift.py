@@ -21,6 +21,7 @@ from pipeline.data.store import SPLITS, SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting.config import LiftConfig
 from pipeline.lifting.lift import lift_split
+from pipeline.training import tracking
 
 SRC = Path("data/normalised")
 DST = Path("data/lifted")
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     secs = sum(metrics[s]["seconds"] for s in SPLITS)
     metrics["frames_per_s"] = round(total / max(secs, 1e-9), 1)
     STAGE.write_json(METRICS, metrics)
+    with tracking.stage_run(STAGE.name, params) as run:  # the counts in MLflow (child and parent run)
+        tracking.log_metrics_file(run, METRICS)
     test = metrics["test"]
     keys = ("reprojection_error", "bone_length_cv", "mpjpe_pa_body", "mpjpe_pa_hands")  # 2D sources; gt3d
     shown = ", ".join(f"{k} {test[k]:.4g}" for k in keys if k in test) or "3D source passed through"

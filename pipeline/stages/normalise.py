@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.config import Stage, parse_section
 from pipeline.data.store import SPLITS, SplitStore, StoreError
 from pipeline.preprocess.normalise import NormaliseConfig, normalise
+from pipeline.training import tracking
 
 SRC = Path("data/ingested")
 DST = Path("data/normalised")
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m pipeline.stages.normalise``."""
-    cfg = parse_section(STAGE.start(__doc__, argv), "normalise", NormaliseConfig)
+    params = STAGE.start(__doc__, argv)
+    cfg = parse_section(params, "normalise", NormaliseConfig)
     dirs = {s: SRC / s for s in SPLITS if (SRC / s).is_dir()}
     if not dirs:
         raise StoreError(f"{SRC}: no split directory; run the ingest stage first")
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     STAGE.write_json(DST / "transform.json", meta)
     STAGE.write_json(METRICS, metrics)
+    with tracking.stage_run(STAGE.name, params) as run:  # the counts in MLflow (child and parent run)
+        tracking.log_metrics_file(run, METRICS)
     splits = list(out)
     total = {k: sum(metrics[s].get(k, 0) for s in splits) for k in ("sequences_dropped", "frames_dropped")}
     STAGE.summary(

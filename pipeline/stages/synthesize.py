@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.config import PARAMS_FILE, Stage, check_seed, parse_section
 from pipeline.data.policy import DataConfig
 from pipeline.synth.corpus import SynthConfig, generate_corpus
+from pipeline.training import tracking
 
 DST = Path("data/synthetic")
 STAGE = Stage("synthesize", ("seed", "data.source", "synthetic"), (), (DST,))
@@ -49,7 +50,10 @@ def run(params: dict[str, Any], out: str | Path = DST) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m pipeline.stages.synthesize``."""
-    stats = run(STAGE.start(__doc__, argv))
+    params = STAGE.start(__doc__, argv)
+    stats = run(params)
+    with tracking.stage_run(STAGE.name, params) as mlflow_run:  # the counts in MLflow (child and parent run)
+        tracking.log_final_metrics(mlflow_run, stats)
     if stats.get("skipped"):
         kept = "the existing corpus left as it is" if stats["kept"] else "none written"
         STAGE.summary(f"data.source={stats['source']!r}: synthetic corpus not generated ({kept})")

@@ -2,9 +2,17 @@
 
 Store: ``$MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<root>/mlflow.db`` with ``<root>`` =
 ``$DVC_ROOT`` when set (queued experiments run in a temporary copy that DVC deletes afterwards,
-while ``DVC_ROOT`` still names the original repository), else the current directory. When the
-stage creates the experiment in the default store, its artifacts go to ``<root>/mlartifacts``
-(absolute), for the same reason.
+while ``DVC_ROOT`` still names the original repository), else the current directory.
+
+Artifacts. An experiment created here in a sqlite store keeps its artifacts beside the database
+file: ``<db dir>/mlartifacts`` (:func:`artifact_root`; ``<root>/mlartifacts`` for the default store,
+so queued runs land in the original repository too). MLflow stores that location as an absolute
+URI in the experiment (and each run's ``artifact_uri`` under it) and has no API to change it, so a
+copied repository (or a copied ``mlflow.db``) would still write into the original's folder:
+:func:`experiment_id_of` repairs it — an experiment whose location is another directory's
+``mlartifacts`` is moved to this store's, with its runs' and logged models' URIs
+(:func:`relocate_artifacts`, an SQL update of the store). Other locations (set by hand, remote
+stores, MLflow's defaults) are left as they are.
 
 Parent rule. DVC runs every stage as a separate process, so a stage cannot hand a run id to the
 next one. Each stage finds its parent run by the tag ``nar.parent_key`` =
@@ -23,6 +31,19 @@ tags ``mlflow.source.git.commit``, ``dvc.exp_name``, ``dvc.stage``, ``nar.profil
 *and* to the parent prefixed by the stage (``pretrain_vae.dev.mpjpe_unit.body``), so the
 parent shows every stage's results of the experiment in one row.
 
+Lineage. DVC skips the stages whose deps did not change, so a parent would lack their metrics
+(blank columns when comparing experiments). When a stage's run ends FINISHED,
+:func:`log_lineage` logs into the parent the metrics files in the workspace of that stage and of
+every stage upstream of it in dvc.yaml (:func:`lineage_metrics`), with the same keys:
+``<stage>.<flat key>`` for a JSON file under ``metrics/`` or a ``stats.json`` / ``summary.json``
+at the top of a directory out (synthesize's corpus counts, the FGD encoder's summary);
+``<stage>.<dir>.<file stem>.<flat key>`` for the files of a directory out under ``metrics/``
+(``evaluate.headline.test_student.bleu4``). Only upstream stages: their outputs are those of
+this experiment (DVC ran or verified them first), while a downstream stage's files may be the
+previous experiment's until it runs. The last stage (``evaluate``) has every stage upstream, so
+a complete ``dvc exp run`` gives a complete parent. Values the parent already has are not logged
+again; non-numeric values and a top-level ``config`` (a copy of params) are skipped.
+
 Orphans. A stage killed by SIGKILL (or a lost machine) cannot end its child run: it stays
 RUNNING. Every child records its process as the tags ``nar.host`` (hostname) and ``nar.pid``;
 when a stage starts its run, :func:`end_orphaned_runs` marks KILLED the RUNNING runs of the same
@@ -39,17 +60,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import posixpath
+import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import closing, contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import mlflow
-from mlflow.entities import Param
+import yaml
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import flatten
@@ -58,6 +86,10 @@ PARENT_KEY_TAG = "nar.parent_key"
 PARENT_TAG = "mlflow.parentRunId"
 PID_TAG, HOST_TAG = "nar.pid", "nar.host"  # the process of a child run (orphan detection)
 DEFAULT_EXPERIMENT = "nar-slp-kd"
+ARTIFACTS_DIR = "mlartifacts"  # beside the sqlite store
+METRICS_DIR = "metrics"  # a stage's JSON outs here are its metrics (lineage)
+METRICS_IN_DIR_OUTS = ("stats.json", "summary.json")  # metrics a stage keeps inside a directory out
+MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +134,73 @@ def params_hash(path: str | Path = "params.yaml") -> str:
     return hashlib.sha1(p.read_bytes()).hexdigest()[:12] if p.exists() else "none"
 
 
-def experiment_id_of(client: MlflowClient, name: str, default_store: bool) -> str:
-    """Id of the MLflow experiment ``name`` (restored when deleted; created when absent, with its
-    artifacts in ``<repo_root()>/mlartifacts`` for the default store)."""
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///<path>`` tracking URI (absolute), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+def artifact_root(uri: str) -> str | None:
+    """``file://<db dir>/mlartifacts`` for a sqlite store (where this module puts an experiment's
+    artifacts), else None (MLflow's default)."""
+    db = sqlite_path(uri)
+    return (db.parent / ARTIFACTS_DIR).as_uri() if db is not None else None
+
+
+def _local_path(location: str) -> Path | None:
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(location) if parsed.scheme == "" and location.startswith("/") else None
+
+
+def relocate_artifacts(db: Path, experiment_id: str, old: str, new: str) -> None:
+    """Set the artifact location of experiment ``experiment_id`` from ``old`` to ``new`` in the
+    sqlite store ``db``, with the URIs of its runs and logged models under ``old`` (MLflow has no
+    API for it; the files are not moved)."""
+    eid = int(experiment_id)
+    with closing(sqlite3.connect(db, timeout=60)) as con, con:
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ? AND artifact_location = ?",
+            (new, eid, old),
+        )
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table, column in (("runs", "artifact_uri"), ("logged_models", "artifact_location")):
+            if table in tables:
+                con.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                    f"WHERE experiment_id = ? AND substr({column}, 1, ?) = ?",
+                    (new, len(old) + 1, eid, len(old) + 1, old + "/"),
+                )
+
+
+def experiment_id_of(client: MlflowClient, name: str, default_store: bool | None = None) -> str:
+    """Id of the MLflow experiment ``name`` (restored when deleted; created when absent).
+
+    In a sqlite store its artifacts are in :func:`artifact_root` (``<db dir>/mlartifacts``); an
+    existing experiment whose location is another directory's ``mlartifacts`` (a copied store)
+    is relocated there (:func:`relocate_artifacts`). ``default_store`` is ignored (kept for callers:
+    every sqlite store is treated alike).
+    """
+    uri = client.tracking_uri
+    want = artifact_root(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None and exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
     if exp is not None:
+        old = exp.artifact_location or ""
+        here = _local_path(old)
+        if want and old != want and here is not None and here.name == ARTIFACTS_DIR:
+            log.warning(
+                "MLflow experiment %r kept its artifacts in %s (a copied store?): moved to %s for new runs",
+                name, old, want,
+            )  # fmt: skip
+            relocate_artifacts(sqlite_path(uri), exp.experiment_id, old, want)
         return exp.experiment_id
-    artifacts = (repo_root() / "mlartifacts").as_uri() if default_store else None
     try:
-        return client.create_experiment(name, artifact_location=artifacts)
+        return client.create_experiment(name, artifact_location=want)
     except mlflow.exceptions.MlflowException:  # created concurrently by another process
         return client.get_experiment_by_name(name).experiment_id
 
@@ -204,12 +292,11 @@ def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.Acti
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # e.g. "Creating initial MLflow database tables"
     params = getattr(params, "resolved", params)
     stage = os.environ.get("DVC_STAGE") or stage or Path(sys.argv[0]).stem
-    default_store = not os.environ.get("MLFLOW_TRACKING_URI")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)  # note: also exports MLFLOW_TRACKING_URI
     client = MlflowClient(uri)
     experiment = (params.get("tracking") or {}).get("experiment") or DEFAULT_EXPERIMENT
-    experiment_id = experiment_id_of(client, experiment, default_store)
+    experiment_id = experiment_id_of(client, experiment)
     commit, name = git_commit(), exp_name()
     key = f"{name}|{commit}|{params_hash()}"
     parent_id = find_or_create_parent(client, experiment_id, key, name, params)
@@ -234,6 +321,11 @@ def stage_run(stage: str | None, params: dict[str, Any]) -> Iterator[mlflow.Acti
         status = "FINISHED"
     finally:
         mlflow.end_run(status)
+        if status == "FINISHED":
+            try:
+                log_lineage(client, parent_id, stage)
+            except Exception as e:  # noqa: BLE001 - the stage's outputs are written: do not fail it
+                log.warning("%s: could not log the upstream stages' metrics to the parent run: %s", stage, e)
         client.set_terminated(parent_id, status)
 
 
@@ -269,10 +361,44 @@ def _numeric(flat: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+_BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
+
+
+def metric_key(key: str) -> str | None:
+    """``key`` as a valid MLflow metric name: characters other than alphanumerics, ``_ - . : /``
+    and spaces become ``_``; slashes too when the name would not be a clean relative path; None
+    when longer than MLflow's 250 characters."""
+    key = _BAD_KEY_CHARS.sub("_", key)
+    norm = posixpath.normpath(key)
+    if norm != key or norm in (".", "..") or norm.startswith(("../", "/")):
+        key = key.replace("/", "_")
+    return key if 0 < len(key) <= 250 and key not in (".", "..") else None
+
+
+def _metric_entities(flat: dict[str, float]) -> list[Metric]:
+    now = int(time.time() * 1000)
+    out = []
+    for k, v in flat.items():
+        key = metric_key(k)
+        if key is None:
+            log.warning("metric %r skipped: not a valid MLflow metric name", k)
+        else:
+            out.append(Metric(key=key, value=v, timestamp=now, step=0))
+    return out
+
+
+def _log_metrics(client: MlflowClient, run_id: str, flat: dict[str, float]) -> None:
+    """``log_batch`` in chunks of MLflow's limit (1000 metrics per call)."""
+    metrics = _metric_entities(flat)
+    for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+
 def log_final_metrics(run: mlflow.ActiveRun | None, metrics: dict[str, Any]) -> dict[str, float]:
     """Log (nested) numeric ``metrics`` to ``run`` and, prefixed by the stage, to its parent.
 
-    Returns the flat dict that was logged to the child (non-numeric values are skipped).
+    Returns the flat dict that was logged to the child (non-numeric values are skipped; a name
+    MLflow rejects is made valid by :func:`metric_key`).
     """
     if run is None:
         return {}
@@ -280,20 +406,19 @@ def log_final_metrics(run: mlflow.ActiveRun | None, metrics: dict[str, Any]) -> 
     client = MlflowClient(tracking_uri())
     info = client.get_run(run.info.run_id)
     stage = info.data.tags.get("dvc.stage") or info.info.run_name
-    client.log_batch(run.info.run_id, metrics=_metric_entities(flat))
+    _log_metrics(client, run.info.run_id, flat)
     parent = info.data.tags.get(PARENT_TAG)
     if parent:
-        client.log_batch(parent, metrics=_metric_entities({f"{stage}.{k}": v for k, v in flat.items()}))
+        _log_metrics(client, parent, {f"{stage}.{k}": v for k, v in flat.items()})
     return flat
 
 
-def _metric_entities(flat: dict[str, float]) -> list[Any]:
-    import time
-
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    return [Metric(key=k, value=v, timestamp=now, step=0) for k, v in flat.items()]
+def read_metrics(path: str | Path) -> dict[str, Any]:
+    """A metrics JSON file as a dict, without a top-level ``config`` (a copy of params)."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a metrics file must hold a JSON object")
+    return {k: v for k, v in data.items() if k != "config"}
 
 
 def log_metrics_file(run: mlflow.ActiveRun | None, path: str | Path) -> dict[str, float]:
@@ -301,9 +426,130 @@ def log_metrics_file(run: mlflow.ActiveRun | None, path: str | Path) -> dict[str
     if run is None:
         return {}
     p = Path(path)
-    flat = log_final_metrics(run, json.loads(p.read_text()))
+    flat = log_final_metrics(run, read_metrics(p))
     MlflowClient(tracking_uri()).log_artifact(run.info.run_id, str(p), artifact_path="metrics")
     return flat
+
+
+def _entry_paths(entries: Any) -> list[str]:
+    """Paths of a dvc.yaml list whose items are strings or one-key mappings."""
+    if not isinstance(entries, list):
+        return []
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries if isinstance(e, (str, dict)) and e]
+
+
+def _norm(path: str) -> PurePosixPath:
+    return PurePosixPath(posixpath.normpath(path.strip().rstrip("/")))
+
+
+def dvc_stages(root: str | Path = ".") -> dict[str, tuple[list[PurePosixPath], list[PurePosixPath]]]:
+    """``{stage: (deps, outs)}`` of ``<root>/dvc.yaml`` (outs with its ``metrics`` and ``plots``);
+    ``${a.b}`` in a path is resolved from params.yaml's top level (as DVC does); ``{}`` without
+    dvc.yaml. ``foreach``/``matrix`` stages are left out."""
+    root = Path(root)
+    path = root / "dvc.yaml"
+    if not path.is_file():
+        return {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    params_file = root / "params.yaml"
+    params = (yaml.safe_load(params_file.read_text()) or {}) if params_file.is_file() else {}
+
+    def resolve(text: str) -> str:
+        def lookup(m: re.Match[str]) -> str:
+            value: Any = params
+            for part in m.group(1).strip().split("."):
+                if not isinstance(value, dict) or part not in value:
+                    return m.group(0)
+                value = value[part]
+            return str(value)
+
+        return re.sub(r"\$\{([^}]+)\}", lookup, text)
+
+    out = {}
+    for name, spec in (doc.get("stages") or {}).items():
+        if not isinstance(spec, dict) or "foreach" in spec or "matrix" in spec:
+            continue
+        deps = [_norm(resolve(p)) for p in _entry_paths(spec.get("deps"))]
+        outs = [
+            _norm(resolve(p)) for key in ("outs", "metrics", "plots") for p in _entry_paths(spec.get(key))
+        ]
+        out[str(name)] = (deps, outs)
+    return out
+
+
+def _overlaps(a: PurePosixPath, b: PurePosixPath) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def upstream(stages: dict[str, tuple[list[PurePosixPath], list[PurePosixPath]]], stage: str) -> list[str]:
+    """``stage`` and every stage it depends on, directly or not (an out of one is, contains or lies
+    in a dep of the other), in dvc.yaml's order; ``[]`` for a stage not in ``stages``."""
+    if stage not in stages:
+        return []
+    seen, todo = {stage}, [stage]
+    while todo:
+        deps = stages[todo.pop()][0]
+        for other, (_, outs) in stages.items():
+            if other not in seen and any(_overlaps(o, d) for o in outs for d in deps):
+                seen.add(other)
+                todo.append(other)
+    return [s for s in stages if s in seen]
+
+
+def metrics_files(outs: list[PurePosixPath], root: str | Path = ".") -> list[tuple[str, Path]]:
+    """``(key infix, file)`` of the metrics files among a stage's ``outs`` present under ``root``:
+    a JSON file under ``metrics/`` (infix ``""``), the JSON files of a directory under
+    ``metrics/`` (infix ``<dir>.<file stem>``), and :data:`METRICS_IN_DIR_OUTS` at the top of
+    another directory out (infix ``""``)."""
+    root, found = Path(root), []
+    for out in outs:
+        p = root / out
+        if out.parts[:1] == (METRICS_DIR,):
+            if p.is_file() and p.suffix == ".json":
+                found.append(("", p))
+            elif p.is_dir():
+                found += [(f"{p.name}.{f.stem}", f) for f in sorted(p.glob("*.json")) if f.is_file()]
+        elif p.is_dir():
+            found += [("", p / n) for n in METRICS_IN_DIR_OUTS if (p / n).is_file()]
+    return found
+
+
+def lineage_metrics(stage: str, root: str | Path = ".") -> dict[str, float]:
+    """The numeric metrics of ``stage`` and of every stage upstream of it in ``<root>/dvc.yaml``,
+    read from their metrics files in the workspace (:func:`metrics_files`), keyed as the stages log
+    them to the parent: ``<stage>.[<infix>.]<flat key>``. Unreadable files are skipped (logged)."""
+    stages = dvc_stages(root)
+    flat: dict[str, float] = {}
+    for name in upstream(stages, stage):
+        for infix, path in metrics_files(stages[name][1], root):
+            try:
+                values = _numeric(flatten(read_metrics(path)))
+            except (OSError, ValueError) as e:
+                log.warning("%s: %s skipped for the parent run: %s", stage, path, e)
+                continue
+            prefix = f"{name}.{infix}." if infix else f"{name}."
+            flat |= {prefix + k: v for k, v in values.items()}
+    return flat
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def log_lineage(client: MlflowClient, parent_id: str, stage: str, root: str | Path = ".") -> dict[str, float]:
+    """Log :func:`lineage_metrics` of ``stage`` into the parent run ``parent_id``, leaving out the
+    values it already has; returns what was logged."""
+    have = client.get_run(parent_id).data.metrics
+    flat = lineage_metrics(stage, root)
+    new = {}
+    for k, v in flat.items():
+        key = metric_key(k)
+        if key is not None and not (key in have and _same(have[key], v)):
+            new[k] = v
+    if new:
+        _log_metrics(client, parent_id, new)
+        log.debug("%s: %d metric(s) of it and its upstream stages logged to the parent run", stage, len(new))
+    return new
 
 
 def log_artifacts(run: mlflow.ActiveRun | None, path: str | Path, artifact_path: str | None = None) -> None:
