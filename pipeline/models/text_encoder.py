@@ -134,25 +134,18 @@ class BertEncoder(nn.Module):
         from transformers import AutoModel
 
         with _quiet_transformers():
-            self._load(AutoModel, config, pretrained)
-        self._setup(freeze, train_layers)
-
-    def _load(self, auto: Any, config: Any, pretrained: str | None) -> None:
-        AutoModel = auto  # noqa: N806
-        try:
-            if pretrained is not None:
-                self.model = AutoModel.from_pretrained(
-                    resolve_pretrained(pretrained), add_pooling_layer=False
-                )
-            else:
-                self.model = AutoModel.from_config(config, add_pooling_layer=False)
-        except TypeError:  # architectures without a pooler argument
-            if pretrained is not None:
-                self.model = AutoModel.from_pretrained(resolve_pretrained(pretrained))
-            else:
-                self.model = AutoModel.from_config(config)
-
-    def _setup(self, freeze: bool, train_layers: int | None) -> None:
+            try:
+                if pretrained is not None:
+                    self.model = AutoModel.from_pretrained(
+                        resolve_pretrained(pretrained), add_pooling_layer=False
+                    )
+                else:
+                    self.model = AutoModel.from_config(config, add_pooling_layer=False)
+            except TypeError:  # architectures without a pooler argument
+                if pretrained is not None:
+                    self.model = AutoModel.from_pretrained(resolve_pretrained(pretrained))
+                else:
+                    self.model = AutoModel.from_config(config)
         self.hidden_size = int(self.model.config.hidden_size)
         depth = int(self.model.config.num_hidden_layers)
         trained = 0 if freeze else depth if train_layers is None else min(int(train_layers), depth)
