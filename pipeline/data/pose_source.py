@@ -51,7 +51,7 @@ from pipeline.data.corpus_csv import SUFFIX, read_corpus, split_of
 from pipeline.data.policy import ErrorPolicy, IngestError
 from pipeline.data.skeleton import OPENPOSE_PARTS, RAW_JOINTS
 from pipeline.data.store import SPLITS, SplitStore
-from pipeline.data.trees import open_tree
+from pipeline.data.trees import Tree, open_tree
 
 EXT = ".pose"
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "val": "dev", "test": "test"}
@@ -158,9 +158,9 @@ def _split_of_path(path: str) -> str | None:
     return None
 
 
-def _plain_rows(tree: object, table: str, split: str) -> list[dict[str, str]]:
+def _plain_rows(tree: Tree, table: str, split: str) -> list[dict[str, str]]:
     """Rows of a plain layout's split table (``.csv`` with a header or ``.json`` list)."""
-    text = tree.read(table).decode("utf-8")  # type: ignore[attr-defined]
+    text = tree.read(table).decode("utf-8")
     if table.endswith(".json"):
         try:
             items = json.loads(text)
@@ -197,10 +197,10 @@ def _plain_rows(tree: object, table: str, split: str) -> list[dict[str, str]]:
     return rows
 
 
-def corpus_rows(tree: object, path: str | Path) -> dict[str, list[dict[str, str]]]:
+def corpus_rows(tree: Tree, path: str | Path) -> dict[str, list[dict[str, str]]]:
     """Sentence rows per split: PHOENIX corpus files when there are any, else the plain layout's
     per-split tables."""
-    files: list[str] = tree.files  # type: ignore[attr-defined]
+    files = tree.files
     csvs = [f for f in files if f.endswith(SUFFIX)]
     rows_of: dict[str, list[dict[str, str]]] = {}
     if csvs:
@@ -208,7 +208,7 @@ def corpus_rows(tree: object, path: str | Path) -> dict[str, list[dict[str, str]
             split = SPLIT_NAMES.get(split_of(name))
             if split is None:
                 raise IngestError(f"{name}: unknown split {split_of(name)!r} (expected {SPLITS})")
-            rows_of.setdefault(split, []).extend(read_corpus(tree.read(name).decode("utf-8"), name))  # type: ignore[attr-defined]
+            rows_of.setdefault(split, []).extend(read_corpus(tree.read(name).decode("utf-8"), name))
         return rows_of
     for f in files:
         split = _split_of_path(f)
