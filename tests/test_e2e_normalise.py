@@ -25,6 +25,19 @@ def copy_repo(dst: Path) -> None:
     copy_tree(ROOT, dst, skip=(*SKIP_PREFIXES, "metrics/"))
 
 
+def shared_git_copy(tmp_path: Path) -> Path:
+    """:func:`copy_repo` into ``tmp_path/repo`` as a committed git repository, with ``../shared``
+    resolving to the real-data fixtures (the README's real-data commands use that path)."""
+    (tmp_path / "shared").symlink_to(SHARED)
+    repo = tmp_path / "repo"
+    copy_repo(repo)
+    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
+    return repo
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_dvc_repro_normalise_tiny(tmp_path: Path) -> None:
@@ -79,13 +92,7 @@ def test_dvc_exp_run_real_sources(tmp_path: Path) -> None:
         pytest.skip(f"real data fixtures under {SHARED} not available")
     if shutil.which("dvc") is None or shutil.which("git") is None:
         pytest.skip("dvc/git not installed")
-    (tmp_path / "shared").symlink_to(SHARED)  # so ../shared resolves from the copy
-    repo = tmp_path / "repo"
-    copy_repo(repo)
-    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
+    repo = shared_git_copy(tmp_path)
 
     def exp_run(*sets: str) -> subprocess.CompletedProcess[str]:
         cmd = ["dvc", "exp", "run", "lift"] + [a for s in sets for a in ("-S", s)]
@@ -136,13 +143,7 @@ def test_dvc_exp_run_pose_sample_through_evaluate(tmp_path: Path) -> None:
         pytest.skip(f"real data fixtures under {SHARED} not available")
     if shutil.which("dvc") is None or shutil.which("git") is None:
         pytest.skip("dvc/git not installed")
-    (tmp_path / "shared").symlink_to(SHARED)  # so ../shared resolves from the copy
-    repo = tmp_path / "repo"
-    copy_repo(repo)
-    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=repo, check=True)
+    repo = shared_git_copy(tmp_path)
     sets = ["data.source=pose", "data.path=../shared/data/phoenix14t-holistic-sample", "profile=tiny"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"

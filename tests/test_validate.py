@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -147,27 +146,14 @@ def _snapshot(root: Path) -> dict[str, str]:
 def repo_with_outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A git copy of the repository (tiny profile committed) where ``dvc repro pretrain_vae`` ran
     and its dvc.lock is committed: outputs in place and in sync, as after a user's run."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
+    from pipeline.tools.smoke import clean_env, make_tiny_repo
+
     tmp = tmp_path_factory.mktemp("validate")
-    repo = tmp / "repo"
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file() and not name.startswith(("tests/", "benchmarks/", "docs/", "reports/")):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, repo / name)
-    params = (repo / "params.yaml").read_text().replace("\nprofile: default\n", "\nprofile: tiny\n", 1)
-    (repo / "params.yaml").write_text(params)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    repo = make_tiny_repo(tmp / "repo")  # committed copy, profile: tiny
+    env = {**clean_env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
     env |= {"GIT_COMMITTER_EMAIL": "t@t", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
     dvc = str(Path(sys.executable).parent / "dvc")
-    cmds = [["git", "init", "-q"], [dvc, "repro", "-q", "pretrain_vae"], ["git", "add", "-A"]]
-    for cmd in [*cmds, ["git", "commit", "-qm", "copy"]]:
+    for cmd in [[dvc, "repro", "-q", "pretrain_vae"], ["git", "add", "-A"], ["git", "commit", "-qm", "vae"]]:
         proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, (cmd, (proc.stdout + proc.stderr)[-3000:])
     assert (repo / "models/vae/model.pt").is_file() and (repo / "metrics/vae.json").is_file()
