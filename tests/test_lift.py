@@ -19,7 +19,7 @@ from pipeline.data.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PAR
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting import bones as K
-from pipeline.lifting import depth_signs, lift
+from pipeline.lifting import depth_signs, knn_prior, lift
 from pipeline.lifting.config import LiftConfig
 from pipeline.lifting.metrics import bone_length_cv, procrustes_align, reprojection_error, shoulder_width
 from pipeline.lifting.toy import project, synthetic_signer
@@ -342,9 +342,9 @@ def _write_normalised(root: Path, three_d: bool, face: bool = False) -> dict[str
     return {"gt": gts, "raw": raw}
 
 
-def _run_stage(workspace: Callable[..., Path]) -> dict:
+def _run_stage(workspace: Callable[..., Path], **lift_params: object) -> dict:
     """Run the lift stage in the workspace (cwd) and return metrics/lift.json."""
-    section = {"iterations": 20, "batch_frames": 2048, "device": "cpu"}
+    section = {"iterations": 20, "batch_frames": 2048, "device": "cpu", **lift_params}
     root = workspace(profile="default", seed=3, lift=section)
     lift_stage.main([])
     return json.loads((root / "metrics/lift.json").read_text())
@@ -414,3 +414,66 @@ def test_real_czech_frames_lift_consistently():
         assert np.isfinite(out).all()
         assert reprojection_error(out, u, c, CFG.min_confidence) < 0.05
         assert bone_length_cv(out) < 0.05
+
+
+# -- the learned depth prior (lift.method: knn) -----------------------------------------------
+def _bank_case(rng: np.random.Generator, n: int, T: int = 40) -> tuple[list[np.ndarray], list, list]:
+    gts = [synthetic_signer(T, rng) for _ in range(n)]
+    obs = [_observe(g, rng, 0.002) for g in gts]
+    return gts, [o[0] for o in obs], [o[1] for o in obs]
+
+
+def test_knn_depth_is_the_neighbours_depth_and_never_the_own_sequence():
+    rng = np.random.default_rng(5)
+    gts, pts, _ = _bank_case(rng, 6, 20)
+    bank = knn_prior.build_bank(pts, gts)
+    assert len(bank) == 6 * 20 and bank.basis.shape == (100, 100)
+    # depth relative to the neck, in the 2D's scale: the least-squares scale of the truth's x, y
+    g0 = gts[0] - gts[0][:, K.ROOT : K.ROOT + 1]
+    p0 = pts[0] - pts[0][:, K.ROOT : K.ROOT + 1]
+    scale = (g0[..., :2] * p0).sum() / (g0[..., :2] ** 2).sum()
+    np.testing.assert_allclose(bank.depth[:20], scale * g0[..., 2], rtol=1e-5, atol=1e-6)
+    # a bank frame queried with k = 1 returns its own depth; excluded, it never comes from its sequence
+    np.testing.assert_allclose(knn_prior.knn_depth(bank, pts[0][:5], 1), bank.depth[:5], atol=1e-6)
+    other = knn_prior.knn_depth(bank, pts[0][:5], 1, exclude=np.zeros(5, int))
+    same = (other[:, None] == bank.depth[None]).all(-1)  # [5, N] which bank frame was used
+    assert same.any(1).all() and not same[:, bank.sequence == 0].any()
+    # fewer principal axes, stride: a smaller bank, still a depth of the right shape
+    small = knn_prior.build_bank(pts, gts, stride=4, dims=8)
+    assert len(small) == 6 * 5 and small.features(pts[1]).shape == (20, 8)
+    assert knn_prior.knn_depth(small, pts[1], 3).shape == (20, 50)
+
+
+def test_knn_lifting_beats_the_sign_costs_where_the_bank_knows_the_poses():
+    rng = np.random.default_rng(6)
+    gts, pts, _ = _bank_case(rng, 10)
+    bank = knn_prior.build_bank(pts, gts)
+    cfg = dataclasses.replace(CFG, method="knn", shoulder_quantile=None)
+    # two of the bank's sequences seen again through other detector noise: same 3D, other 2D
+    truth = gts[8:]
+    seen = [_observe(g, rng, 0.01) for g in truth]
+    q_pts, q_cs = [o[0] for o in seen], [o[1] for o in seen]
+    depth0 = lift.knn_initial_depth(q_pts, q_cs, bank, cfg)
+    knn_out = lift.lift_sequences(q_pts, q_cs, ["a", "b"], cfg, CPU, depth0)
+    vit_cfg = dataclasses.replace(cfg, method="viterbi")
+    vit_out = lift.lift_sequences(q_pts, q_cs, ["a", "b"], vit_cfg, CPU)
+    knn_err = np.mean([_pa(o, g) for o, g in zip(knn_out, truth, strict=True)])
+    vit_err = np.mean([_pa(o, g) for o, g in zip(vit_out, truth, strict=True)])
+    assert knn_err < 0.5 * vit_err and knn_err < 0.08
+    assert all(bone_length_cv(o) < 1e-4 for o in knn_out)  # still rigid
+
+
+def test_stage_knn_learns_from_train_3d(tmp_path, workspace):
+    _write_normalised(tmp_path, three_d=False, face=False)
+    metrics = _run_stage(workspace, method="knn", knn_stride=1)
+    assert metrics["method"] == "knn" and metrics["knn_bank_frames"] > 0
+    assert metrics["test"]["mpjpe_pa_body"] < 0.3 and metrics["test"]["bone_length_cv"] < 1e-4
+
+
+def test_stage_knn_without_3d_falls_back_to_viterbi_and_says_so(tmp_path, workspace, capfd):
+    _write_normalised(tmp_path, three_d=False, face=False)
+    train = SplitStore.load(tmp_path / "data/normalised/train")
+    dataclasses.replace(train, arrays={}).save(tmp_path / "data/normalised/train")
+    metrics = _run_stage(workspace, method="knn")
+    assert metrics["method"] == "viterbi" and "knn_bank_frames" not in metrics
+    assert "no 3D (gt3d) to learn from" in capfd.readouterr().err

@@ -12,6 +12,13 @@ from pipeline.config import param
 class LiftConfig:
     """The ``lift`` section of params.yaml (docs/ARCHITECTURE.md#lift)."""
 
+    # knn: ours with the learned prior (needs 3D in the train split, else viterbi); viterbi: ours,
+    # depth signs from anatomical costs; zelinka_kanis: the paper's [36], ported
+    method: Literal["knn", "viterbi", "zelinka_kanis"] = "viterbi"
+    knn_k: int = param(4, gt=0)  # knn: bank frames averaged per frame
+    knn_lengths_3d: bool = True  # knn: bone lengths start at the initial 3D pose's medians
+    knn_stride: int = param(2, gt=0)  # knn: the bank keeps every n-th train frame
+    knn_dims: int | None = param(32, gt=0)  # knn: principal axes of the 2D distances (None = all 100)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda when available
     iterations: int = param(20, gt=0)  # Adam steps
     lr: float = param(0.02, gt=0)  # Adam step size (body-centred units)
@@ -43,3 +50,8 @@ class LiftConfig:
     torso_length: float = param(
         1.3, ge=0
     )  # neck to hips (shoulder widths): the torso's 2D extent below the neck
+    # zelinka_kanis (pipeline/lifting/zelinka_kanis.py): their data pipeline's schedule and weights
+    zk_iterations: int = param(100, gt=0)  # gradient-descent steps (their demo: 1000)
+    zk_lr: float = param(0.1, gt=0)  # plain gradient descent, their normalised units
+    zk_w_length: float = param(0.001, ge=0)  # weight of the sum of bone lengths
+    zk_w_velocity: float = param(0.1, ge=0)  # weight of the squared 3D joint velocity

@@ -38,8 +38,11 @@ from pipeline.data.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting import bones as K
+from pipeline.lifting import zelinka_kanis
+from pipeline.lifting.batching import length_batches
 from pipeline.lifting.config import LiftConfig
 from pipeline.lifting.depth_signs import initial_depth
+from pipeline.lifting.knn_prior import DepthBank, build_bank, knn_depth
 from pipeline.lifting.metrics import bone_length_cv, mpjpe_pa, reprojection_error
 
 _REST_2D = K.rest_pose()[:, :2]
@@ -116,6 +119,12 @@ def init_lengths(p: np.ndarray, conf: np.ndarray, cfg: LiftConfig) -> np.ndarray
     return out
 
 
+def _class_medians(x: np.ndarray) -> np.ndarray:
+    """Median 3D length of each symmetric bone class over the frames of ``x`` [T, 50, 3]."""
+    lengths = K.bone_lengths(x)  # [T, B]
+    return np.array([np.median(lengths[:, k == K.BONE_CLASS]) for k in range(K.N_CLASSES)])
+
+
 # -- batched optimisation -------------------------------------------------------------------
 def _pad(seqs: list[np.ndarray], T: int, dtype: torch.dtype) -> torch.Tensor:
     out = np.zeros((len(seqs), T, *seqs[0].shape[1:]))
@@ -125,10 +134,17 @@ def _pad(seqs: list[np.ndarray], T: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def lift_batch(
-    points: list[np.ndarray], confidences: list[np.ndarray], cfg: LiftConfig, device: torch.device
+    points: list[np.ndarray],
+    confidences: list[np.ndarray],
+    cfg: LiftConfig,
+    device: torch.device,
+    depth0: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Lift a batch of 2D sequences (``[T_i, 50, 2]`` body-centred, confidences ``[T_i, 50]``)
-    to 3D ``[T_i, 50, 3]`` body-centred; sequences must have passed :func:`check_sequence`."""
+    to 3D ``[T_i, 50, 3]`` body-centred; sequences must have passed :func:`check_sequence`.
+    ``depth0`` ([T_i, 50] per sequence, relative to the neck) replaces the Viterbi sign choice as
+    the initial depth (``lift.method: knn``); the bone lengths then start at the median 3D
+    lengths of that initial pose."""
     dtype = torch.float32
     T = max(len(p) for p in points)
     confs = [c >= max(cfg.min_confidence, 1e-12) for c in confidences]
@@ -138,7 +154,13 @@ def lift_batch(
     w = _pad([np.where(ok, c, 0.0) for ok, c in zip(confs, confidences, strict=True)], T, dtype).to(device)
     valid = _pad([np.ones(len(p)) for p in points], T, dtype).to(device)  # [B, T]
     L0 = torch.as_tensor(lengths0, dtype=dtype, device=device)
-    z0 = initial_depth(obs, L0, cfg, valid)
+    if depth0 is None:
+        z0 = initial_depth(obs, L0, cfg, valid)
+    else:
+        z0 = _pad([d - d[:, K.ROOT : K.ROOT + 1] for d in depth0], T, dtype).to(device)
+        if cfg.knn_lengths_3d:
+            poses0 = [np.concatenate([f, d[..., None]], -1) for f, d in zip(filled, depth0, strict=True)]
+            L0 = torch.as_tensor(np.stack([_class_medians(x) for x in poses0]), dtype=dtype, device=device)
 
     prior = np.zeros(K.N_CLASSES)
     prior[K.BONE_CLASS] = K.PRIOR_LENGTHS
@@ -205,27 +227,70 @@ def lift_sequences(
     names: list[str],
     cfg: LiftConfig,
     device: torch.device | None = None,
+    depth0: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """Lift every 2D manual-joint sequence (body-centred units) to 3D, batching sequences of
-    similar length together (at most ``cfg.batch_frames`` padded frames per batch)."""
+    """Lift every 2D manual-joint sequence (body-centred units) to 3D with ``cfg.method``, batching
+    sequences of similar length together (at most ``cfg.batch_frames`` padded frames per batch);
+    ``depth0`` (per sequence [T_i, 50]) is the ``knn`` method's initial depth (:func:`lift_batch`)."""
     device = device or resolve_device(cfg.device, "lift.device")
     for p, c, n in zip(points, confidences, names, strict=True):
         if p.shape[1:] != (K.N_MANUAL, 2) or c.shape != p.shape[:2]:
             raise LiftError(f"sequence {n!r}: expected [T, {K.N_MANUAL}, 2] points, got {p.shape}")
         check_sequence(p, c, n, cfg.min_confidence)
-    order = sorted(range(len(points)), key=lambda i: len(points[i]))
+    if cfg.method == "zelinka_kanis":
+        raw = [np.concatenate([p, c[..., None]], axis=-1) for p, c in zip(points, confidences, strict=True)]
+        lifted = zelinka_kanis.lift_raw(
+            raw, cfg.zk_iterations, cfg.zk_lr, cfg.zk_w_length, cfg.zk_w_velocity,
+            batch_frames=cfg.batch_frames, device=device,
+        )  # fmt: skip
+        return [zelinka_kanis.to_input_units(*r).astype(np.float32) for r in lifted]
     out: list[np.ndarray | None] = [None] * len(points)
-    i = 0
-    while i < len(order):
-        j = i + 1
-        while j < len(order) and (j - i + 1) * len(points[order[j]]) <= cfg.batch_frames:
-            j += 1
-        idx = order[i:j]
-        res = lift_batch([points[k] for k in idx], [confidences[k] for k in idx], cfg, device)
+    for idx in length_batches([len(p) for p in points], cfg.batch_frames):
+        d0 = None if depth0 is None else [depth0[k] for k in idx]
+        res = lift_batch([points[k] for k in idx], [confidences[k] for k in idx], cfg, device, d0)
         for k, r in zip(idx, res, strict=True):
             out[k] = r
-        i = j
     return out  # type: ignore[return-value]
+
+
+def knn_initial_depth(
+    points: list[np.ndarray],
+    confidences: list[np.ndarray],
+    bank: DepthBank,
+    cfg: LiftConfig,
+    exclude: list[int] | None = None,
+) -> list[np.ndarray]:
+    """The ``knn`` method's initial depth per sequence ([T_i, 50]): the mean depth of the
+    ``cfg.knn_k`` bank frames nearest to each filled 2D frame; ``exclude`` names, per sequence,
+    the bank sequence it may not use (itself, when the bank is its own split; -1: none)."""
+    filled = [
+        fill_missing(p, c >= max(cfg.min_confidence, 1e-12)) for p, c in zip(points, confidences, strict=True)
+    ]
+    if not filled:
+        return []
+    query = np.concatenate(filled)
+    ex = None if exclude is None else np.repeat(np.asarray(exclude), [len(p) for p in points])
+    depth = knn_depth(bank, query, cfg.knn_k, ex)
+    return np.split(depth, np.cumsum([len(p) for p in points])[:-1])
+
+
+def bank_from_split(store: SplitStore, tf: UnitRange, cfg: LiftConfig, where: str = "") -> DepthBank | None:
+    """The depth bank of a 2D split with 3D (``gt3d``, the synthetic corpus); None without."""
+    if "gt3d" not in store.arrays or not len(store):
+        return None
+    kind, u, conf = _read_split(store, tf, where or "train")
+    if kind != "2d":
+        return None
+    off = store.offsets
+    filled = [
+        fill_missing(
+            u[off[i] : off[i + 1], : K.N_MANUAL],
+            conf[off[i] : off[i + 1], : K.N_MANUAL] >= cfg.min_confidence,
+        )
+        for i in range(len(store))
+    ]
+    gt3d = [store.sequence(i, "gt3d") for i in range(len(store))]
+    return build_bank(filled, gt3d, cfg.knn_stride, cfg.knn_dims)
 
 
 def _read_split(store: SplitStore, tf: UnitRange, where: str) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -247,10 +312,18 @@ def _read_split(store: SplitStore, tf: UnitRange, where: str) -> tuple[str, np.n
 
 
 def lift_split(
-    store: SplitStore, tf: UnitRange, split: str, cfg: LiftConfig, device: torch.device, where: str = ""
+    store: SplitStore,
+    tf: UnitRange,
+    split: str,
+    cfg: LiftConfig,
+    device: torch.device,
+    where: str = "",
+    bank: DepthBank | None = None,
+    bank_is_split: bool = False,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Lift one split (read from ``where``, for messages) to body-centred 3D [F, J, 3]; returns the
-    array and its metrics."""
+    array and its metrics. ``lift.method: knn`` needs the ``bank`` (:func:`bank_from_split`);
+    ``bank_is_split``: the bank was built from this split, so no sequence may use its own frames."""
     kind, u, conf = _read_split(store, tf, where or split)
     names = [str(e.get("name", i)) for i, e in enumerate(store.index)]
     t0 = time.perf_counter()
@@ -264,7 +337,13 @@ def lift_split(
         off = store.offsets
         pts = [u[off[i] : off[i + 1], : K.N_MANUAL] for i in range(len(store))]
         cs = [conf[off[i] : off[i + 1], : K.N_MANUAL] for i in range(len(store))]
-        lifted = lift_sequences(pts, cs, [f"{split}/{n}" for n in names], cfg, device)
+        depth0 = None
+        if cfg.method == "knn":
+            if bank is None:
+                raise LiftError(f"{split}: lift.method knn needs a depth bank (a train split with 3D)")
+            exclude = list(range(len(store))) if bank_is_split else None
+            depth0 = knn_initial_depth(pts, cs, bank, cfg, exclude)
+        lifted = lift_sequences(pts, cs, [f"{split}/{n}" for n in names], cfg, device, depth0)
         out = np.zeros((len(u), len(store.joints), 3), np.float32)
         out[:, : K.N_MANUAL] = np.concatenate(lifted) if lifted else out[:, : K.N_MANUAL]
         if len(store.joints) > K.N_MANUAL:  # face points: observed 2D, depth of the nose

@@ -4,12 +4,16 @@ Reads ``data/normalised/<split>/`` (channels x, y, c in [0, 1]; 3D sources pass 
 ``transform.json``; writes ``data/lifted/<split>/`` (channels x, y, z in [0, 1]),
 ``data/lifted/transform.json`` (the [0, 1] map fitted on the train split, exactly invertible to
 body-centred 3D units) and ``metrics/lift.json`` (throughput, bone rigidity, reprojection error,
-MPJPE-PA against the synthetic corpus's 3D). The method is :mod:`pipeline.lifting.lift`.
+MPJPE-PA against the synthetic corpus's 3D). The methods (``lift.method``) are in
+:mod:`pipeline.lifting.lift`; ``knn`` learns its depth prior from the train split's 3D and falls
+back to ``viterbi`` (logged, and named in ``metrics/lift.json``'s ``method``) where there is none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from pipeline.config import Stage, parse_section, resolve_device
 from pipeline.data.store import SPLITS, SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting.config import LiftConfig
-from pipeline.lifting.lift import lift_split
+from pipeline.lifting.lift import bank_from_split, lift_split
 from pipeline.training import tracking
 
 SRC = Path("data/normalised")
@@ -46,9 +50,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"(*.<split>.corpus.csv for OpenPose sources); lift and the later stages need all three"
         )
     stores = {s: SplitStore.load(SRC / s) for s in SPLITS}
-    lifted, metrics = {}, {"device": device.type}
+    bank, t0 = None, time.perf_counter()
+    if cfg.method == "knn":  # the learned prior: the train split's 3D (the synthetic corpus has it)
+        bank = bank_from_split(stores["train"], tf, cfg, str(SRC / "train"))
+        if bank is None:
+            log.warning(
+                "lift.method knn: %s has no 3D (gt3d) to learn from; lifting with viterbi", SRC / "train"
+            )
+            cfg = dataclasses.replace(cfg, method="viterbi")
+    bank_seconds = time.perf_counter() - t0
+    lifted, metrics = {}, {"device": device.type, "method": cfg.method}
+    if bank is not None:
+        metrics["knn_bank_frames"] = len(bank)
+        metrics["knn_bank_seconds"] = round(bank_seconds, 3)
     for split, store in stores.items():
-        lifted[split], metrics[split] = lift_split(store, tf, split, cfg, device, str(SRC / split))
+        lifted[split], metrics[split] = lift_split(
+            store, tf, split, cfg, device, str(SRC / split), bank, bank_is_split=split == "train"
+        )
         log.debug("lift %s: %s", split, metrics[split])
     out_tf = UnitRange.fit(lifted["train"], margin=cfg.margin)
     DST.mkdir(parents=True, exist_ok=True)
@@ -72,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             extra,
         ).save(DST / split)
     total = sum(metrics[s]["frames"] for s in SPLITS)
-    secs = sum(metrics[s]["seconds"] for s in SPLITS)
+    secs = sum(metrics[s]["seconds"] for s in SPLITS) + bank_seconds
     metrics["frames_per_s"] = round(total / max(secs, 1e-9), 1)
     STAGE.write_json(METRICS, metrics)
     with tracking.stage_run(STAGE.name, params) as run:  # the counts in MLflow (child and parent run)
@@ -80,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     test = metrics["test"]
     keys = ("reprojection_error", "bone_length_cv", "mpjpe_pa_body", "mpjpe_pa_hands")  # 2D sources; gt3d
     shown = ", ".join(f"{k} {test[k]:.4g}" for k in keys if k in test) or "3D source passed through"
-    STAGE.summary(f"{total} frames at {metrics['frames_per_s']:.0f} frames/s; test {shown}")
+    STAGE.summary(f"{cfg.method}: {total} frames at {metrics['frames_per_s']:.0f} frames/s; test {shown}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,17 @@
+"""Batches of sequences of similar length, for the batched liftings."""
+
+from __future__ import annotations
+
+
+def length_batches(lengths: list[int], batch_frames: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length with at most ``batch_frames`` padded frames
+    (a longer sequence gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, i = [], 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and (j - i + 1) * lengths[order[j]] <= batch_frames:
+            j += 1
+        batches.append(order[i:j])
+        i = j
+    return batches
