@@ -39,7 +39,7 @@ from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting import bones as K
 from pipeline.lifting import zelinka_kanis
-from pipeline.lifting.batching import length_batches
+from pipeline.lifting.batching import length_batches, pad_batch
 from pipeline.lifting.config import LiftConfig
 from pipeline.lifting.depth_signs import initial_depth
 from pipeline.lifting.knn_prior import DepthBank, build_bank, knn_depth
@@ -126,13 +126,6 @@ def _class_medians(x: np.ndarray) -> np.ndarray:
 
 
 # -- batched optimisation -------------------------------------------------------------------
-def _pad(seqs: list[np.ndarray], T: int, dtype: torch.dtype) -> torch.Tensor:
-    out = np.zeros((len(seqs), T, *seqs[0].shape[1:]))
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = s
-    return torch.as_tensor(out, dtype=dtype)
-
-
 def lift_batch(
     points: list[np.ndarray],
     confidences: list[np.ndarray],
@@ -150,14 +143,14 @@ def lift_batch(
     confs = [c >= max(cfg.min_confidence, 1e-12) for c in confidences]
     filled = [fill_missing(p, ok) for p, ok in zip(points, confs, strict=True)]
     lengths0 = np.stack([init_lengths(f, ok, cfg) for f, ok in zip(filled, confs, strict=True)])
-    obs = _pad(filled, T, dtype).to(device)  # [B, T, J, 2]
-    w = _pad([np.where(ok, c, 0.0) for ok, c in zip(confs, confidences, strict=True)], T, dtype).to(device)
-    valid = _pad([np.ones(len(p)) for p in points], T, dtype).to(device)  # [B, T]
+    obs = pad_batch(filled, T, dtype, device)  # [B, T, J, 2]
+    w = pad_batch([np.where(ok, c, 0.0) for ok, c in zip(confs, confidences, strict=True)], T, dtype, device)
+    valid = pad_batch([np.ones(len(p)) for p in points], T, dtype, device)  # [B, T]
     L0 = torch.as_tensor(lengths0, dtype=dtype, device=device)
     if depth0 is None:
         z0 = initial_depth(obs, L0, cfg, valid)
     else:
-        z0 = _pad([d - d[:, K.ROOT : K.ROOT + 1] for d in depth0], T, dtype).to(device)
+        z0 = pad_batch([d - d[:, K.ROOT : K.ROOT + 1] for d in depth0], T, dtype, device)
         if cfg.knn_lengths_3d:
             poses0 = [np.concatenate([f, d[..., None]], -1) for f, d in zip(filled, depth0, strict=True)]
             L0 = torch.as_tensor(np.stack([_class_medians(x) for x in poses0]), dtype=dtype, device=device)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.lifting.batching import length_batches
+from pipeline.lifting.batching import length_batches, pad_batch
 
 # (parent, child, line): the 49 bones in their topological order; the bone index is the row.
 # Joints: 0 nose (root), 1 neck, 2-4 right shoulder/elbow/wrist, 5-7 left, 8-28 the left hand
@@ -215,10 +215,7 @@ def optimise(
     T = max(len(p[0]) for p in prepared)
 
     def pad(arrays: list[np.ndarray], fill: float = 0.0) -> torch.Tensor:
-        out = np.full((len(arrays), T, *arrays[0].shape[1:]), fill, dtype=np.float32)
-        for k, a in enumerate(arrays):
-            out[k, : len(a)] = a
-        return torch.as_tensor(out, dtype=dtype, device=device)
+        return pad_batch(arrays, T, dtype, device, fill)
 
     def joints_first(x: torch.Tensor) -> torch.Tensor:  # [B, T, J, ...] -> [J, B, T, ...]
         return x.movedim(2, 0).contiguous()
