@@ -477,3 +477,17 @@ def test_stage_knn_without_3d_falls_back_to_viterbi_and_says_so(tmp_path, worksp
     metrics = _run_stage(workspace, method="knn")
     assert metrics["method"] == "viterbi" and "knn_bank_frames" not in metrics
     assert "no 3D (gt3d) to learn from" in capfd.readouterr().err
+
+
+def test_stage_knn_with_a_one_sequence_train_split_names_the_problem(tmp_path, workspace):
+    _write_normalised(tmp_path, three_d=False, face=False)
+    train = SplitStore.load(tmp_path / "data/normalised/train")
+    one = SplitStore.from_sequences(
+        [train.sequence(0)], train.index[:1], train.joints, train.channels,
+        arrays={"gt3d": [train.sequence(0, "gt3d")]},
+    )  # fmt: skip
+    one.save(tmp_path / "data/normalised/train")
+    with pytest.raises(
+        lift.LiftError, match=r"train: lift.method knn: the depth bank has 0 frames outside fold 0"
+    ):
+        _run_stage(workspace, method="knn")

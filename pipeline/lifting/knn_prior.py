@@ -93,7 +93,10 @@ def knn_depth(bank: DepthBank, query: np.ndarray, k: int, exclude: np.ndarray | 
         rows = np.flatnonzero(groups == g)
         keep = np.flatnonzero(fold != g) if g >= 0 else np.arange(len(bank))
         if len(keep) < k:
-            raise ValueError(f"the depth bank has {len(keep)} frames outside fold {g}, fewer than k={k}")
+            raise ValueError(
+                f"the depth bank has {len(keep)} frames outside fold {g} (a sequence never uses its own "
+                f"fold), fewer than k={k}: the train split needs sequences in at least two folds"
+            )
         _, idx = cKDTree(bank.features(bank.poses[keep])).query(feats[rows], k=k, workers=-1)
         out[rows] = bank.depth[keep[np.asarray(idx).reshape(len(rows), k)]].mean(axis=1)
     return out

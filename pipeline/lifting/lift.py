@@ -335,7 +335,10 @@ def lift_split(
             if bank is None:
                 raise LiftError(f"{split}: lift.method knn needs a depth bank (a train split with 3D)")
             exclude = list(range(len(store))) if bank_is_split else None
-            depth0 = knn_initial_depth(pts, cs, bank, cfg, exclude)
+            try:
+                depth0 = knn_initial_depth(pts, cs, bank, cfg, exclude)
+            except ValueError as exc:  # too small a bank for lift.knn_k
+                raise LiftError(f"{where or split}: lift.method knn: {exc} (lift.knn_k)") from exc
         lifted = lift_sequences(pts, cs, [f"{split}/{n}" for n in names], cfg, device, depth0)
         out = np.zeros((len(u), len(store.joints), 3), np.float32)
         out[:, : K.N_MANUAL] = np.concatenate(lifted) if lifted else out[:, : K.N_MANUAL]
