@@ -65,43 +65,59 @@ def flat(store: SplitStore, tf: UnitRange, cfg: LiftConfig) -> np.ndarray:
     return out
 
 
-def evaluate_split(normalised: Path, split: str, cfg: LiftConfig, bank: DepthBank) -> Rows:
+def evaluate_split(
+    normalised: Path, split: str, cfg: LiftConfig, bank: DepthBank, bank_is_split: bool
+) -> tuple[Rows, dict[str, np.ndarray]]:
     """Every method on one split: per-part MPJPE-PA, bone CV, reprojection error, frames/s
-    (``knn`` with the train split's ``bank``; its build time is not counted here)."""
+    (``knn`` with ``bank``; its build time is not counted here), and each method's per-sequence
+    errors [n, 3 parts] for the paired intervals."""
     tf = UnitRange.load(normalised / "transform.json")
     store = SplitStore.load(normalised / split)
     raw = np.asarray(store.poses, dtype=np.float64)[:, : K.N_MANUAL]
     u, conf = tf.inverse(raw[..., :2]), raw[..., 2]
-    rows = {}
+    bounds = list(zip(store.offsets[:-1], store.offsets[1:], strict=True))
+    gts = [store.sequence(i, "gt3d")[:, : K.N_MANUAL].astype(np.float64) for i in range(len(store))]
+
+    def errors(out: np.ndarray) -> np.ndarray:
+        return np.array(
+            [list(part_errors(out[a:b], g).values()) for (a, b), g in zip(bounds, gts, strict=True)]
+        )
+
+    rows, per_seq = {}, {}
     for method in METHODS:
         t0 = time.perf_counter()
         if method == "flat":
             out = flat(store, tf, cfg)
         else:
             method_cfg = dataclasses.replace(cfg, method=method)
-            out, _ = lift_split(store, tf, split, method_cfg, CPU, bank=bank, bank_is_split=split == "train")
+            out, _ = lift_split(store, tf, split, method_cfg, CPU, bank=bank, bank_is_split=bank_is_split)
         seconds = time.perf_counter() - t0
         out = np.asarray(out, dtype=np.float64)[:, : K.N_MANUAL]
-        errs, cvs = [], []
-        for i in range(len(store)):
-            a, b = store.offsets[i], store.offsets[i + 1]
-            errs.append(part_errors(out[a:b], store.sequence(i, "gt3d")[:, : K.N_MANUAL].astype(np.float64)))
-            if b - a > 1:
-                cvs.append(bone_length_cv(out[a:b]))
-        row = {k: float(np.mean([e[k] for e in errs])) for k in PART_SLICES}
-        row["bone_cv"] = float(np.mean(cvs))
+        per_seq[method] = errors(out)
+        row = dict(zip(PART_SLICES, per_seq[method].mean(axis=0).tolist(), strict=True))
+        row["bone_cv"] = float(np.mean([bone_length_cv(out[a:b]) for a, b in bounds if b - a > 1]))
         row["reprojection"] = reprojection_error(out, u, conf, cfg.min_confidence)
         row["frames_per_s"] = len(out) / seconds
         rows[method] = row
         if method == "zelinka_kanis":  # their depth axis read the other way round
-            unflipped = out * np.array([1.0, 1.0, -1.0])
-            errs = [
-                part_errors(unflipped[a:b], store.sequence(i, "gt3d")[:, : K.N_MANUAL].astype(np.float64))
-                for i, (a, b) in enumerate(zip(store.offsets[:-1], store.offsets[1:], strict=True))
-            ]
-            rows[ZK_FLIPPED] = {**row, **{k: float(np.mean([e[k] for e in errs])) for k in PART_SLICES}}
+            per_seq[ZK_FLIPPED] = errors(out * np.array([1.0, 1.0, -1.0]))
+            rows[ZK_FLIPPED] = {
+                **row,
+                **dict(zip(PART_SLICES, per_seq[ZK_FLIPPED].mean(axis=0).tolist(), strict=True)),
+            }
     rows["frames"] = {"n": float(len(raw))}
-    return rows
+    return rows, per_seq
+
+
+def paired_interval(
+    a: np.ndarray, b: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of the per-sequence differences ``a - b`` and its 95 % bootstrap interval (sequences
+    resampled with replacement)."""
+    d = a - b
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (reps, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def czech(cfg: LiftConfig, bank: DepthBank) -> dict[str, dict[str, float]]:
@@ -140,7 +156,10 @@ def czech(cfg: LiftConfig, bank: DepthBank) -> dict[str, dict[str, float]]:
     return out
 
 
-def render(splits: dict[str, Rows], cz: Rows, threads: int) -> str:
+COMPARISONS = (("viterbi", "knn"), ("zelinka_kanis", "viterbi"), ("flat", "zelinka_kanis"))
+
+
+def render(splits: dict[str, Rows], per_seq: dict[str, dict[str, np.ndarray]], cz: Rows, threads: int) -> str:
     """The markdown tables for docs/benchmarks.md."""
     machine = f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__}"
     machine += f", {threads} thread(s)"
@@ -166,6 +185,21 @@ def render(splits: dict[str, Rows], cz: Rows, threads: int) -> str:
                 f"{r['right hand']:.3f} | {r['bone_cv']:.1e} | {r['reprojection']:.4f} | "
                 f"{r['frames_per_s']:,.0f} |"
             )
+    lines += [
+        "",
+        "Paired differences per sequence (first minus second; body, and the two hands averaged), "
+        "mean and 95 % bootstrap interval over sequences (2,000 resamples). The lifting is "
+        "deterministic (no seed): the spread is over sequences.",
+        "",
+        "| split | difference | Δ body [95 % CI] | Δ hands [95 % CI] |",
+        "|---|---|---|---|",
+    ]
+    for split, seqs in per_seq.items():
+        for first, second in COMPARISONS:
+            body = paired_interval(seqs[first][:, 0], seqs[second][:, 0])
+            hands = paired_interval(seqs[first][:, 1:].mean(1), seqs[second][:, 1:].mean(1))
+            cells = [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in (body, hands)]
+            lines.append(f"| {split} | {first} − {second} | {cells[0]} | {cells[1]} |")
     lines += [
         "",
         "**Port check** on the real Czech frames (`selected_2d.npz` → their `lifted_3d_reference.npz`, "
@@ -202,6 +236,12 @@ def main() -> None:
     ap.add_argument("--normalised", type=Path, default=Path("data/normalised"))
     ap.add_argument("--splits", nargs="+", default=["train", "dev", "test"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--other",
+        type=Path,
+        help="the normalised folder of a corpus generated with another seed: its test split is "
+        "lifted with the bank of --normalised's train split (the prior where it was not fitted)",
+    )
     ap.add_argument("--write", action="store_true", help="write the tables into docs/benchmarks.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -211,9 +251,14 @@ def main() -> None:
     bank = bank_from_split(SplitStore.load(args.normalised / "train"), tf, cfg)
     if bank is None:
         raise SystemExit(f"{args.normalised}/train has no gt3d: the comparison needs the synthetic corpus")
-    splits = {s: evaluate_split(args.normalised, s, cfg, bank) for s in args.splits}
+    splits, per_seq = {}, {}
+    for s in args.splits:
+        splits[s], per_seq[s] = evaluate_split(args.normalised, s, cfg, bank, bank_is_split=s == "train")
+    if args.other:
+        label = f"other corpus ({args.other}) test"
+        splits[label], per_seq[label] = evaluate_split(args.other, "test", cfg, bank, bank_is_split=False)
     cz = czech(cfg, bank) if CZECH.is_dir() else {}
-    text = render(splits, cz, args.threads)
+    text = render(splits, per_seq, cz, args.threads)
     print(text)
     if args.write:
         write_section("Lifting side by side: ours vs Zelinka & Kanis vs flat (issue 17)", text)
