@@ -239,3 +239,32 @@ def test_stage_modules_run_main() -> None:
     for stage in stage_names():
         tree = ast.parse(modules()[f"pipeline.stages.{stage}"].read_text())
         assert ast.unparse(tree.body[-1]) == "if __name__ == '__main__':\n    main()", stage
+
+
+@pytest.mark.slow
+def test_committed_dvc_lock_matches_the_code_and_params():
+    """A code or params edit without its dvc.lock update makes every fresh clone's `dvc repro`
+    rerun the stage, including the committed evaluators (train_fgd_encoder, train_backtranslator)."""
+    dvc = Path(sys.executable).parent / "dvc"
+    if not dvc.exists():
+        pytest.skip("dvc not installed")
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "pipeline", "params.yaml", "dvc.yaml", "dvc.lock"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    if dirty.returncode != 0 or dirty.stdout.strip():
+        pytest.skip("uncommitted changes to the pipeline, params or dvc files (or no git checkout)")
+    proc = subprocess.run(
+        [str(dvc), "status", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stale = {
+        stage: sorted(
+            path for path in change["changed deps"] if path.startswith("pipeline/") or path == "params.yaml"
+        )
+        for stage, changes in json.loads(proc.stdout or "{}").items()
+        for change in changes
+        if isinstance(change, dict) and "changed deps" in change
+    }
+    stale = {stage: paths for stage, paths in stale.items() if paths}
+    assert not stale, f"dvc.lock is stale for code/params (update it, e.g. dvc commit or dvc repro): {stale}"
