@@ -2,7 +2,9 @@
 # The ablation grid of issue 13 (docs/ABLATION_PROTOCOL.md): 5 variants x student seeds 1..5, queued
 # as DVC experiments and run by two background workers. Read it with
 #   python -m pipeline.tools.report --profile default   # -> reports/grid.md, reports/claims.md
-# Usage: bash benchmarks/ablation_grid.sh [seeds...]   (default: 1 2 3 4 5); JOBS=N for N workers.
+# Usage: bash benchmarks/ablation_grid.sh [seeds...]   (default: 1 2 3 4 5); JOBS=N for N workers;
+# EXTRA="-S key=value ..." is added to every experiment, e.g. EXTRA="-S lift.method=viterbi" for the
+# corpus of the first grid (docs/ABLATION_PROTOCOL.md, "Change after the grid").
 set -euo pipefail
 seeds=("${@:-1 2 3 4 5}")
 read -r -a seeds <<<"${seeds[*]}"
@@ -15,8 +17,8 @@ variants=(
 )
 for seed in "${seeds[@]}"; do
   for v in "${variants[@]}"; do
-    # shellcheck disable=SC2086  # $v holds several -S arguments
-    dvc exp run --queue -S "student.seed=${seed}" $v
+    # shellcheck disable=SC2086  # $v and $EXTRA hold several -S arguments
+    dvc exp run --queue -S "student.seed=${seed}" $v ${EXTRA:-}
   done
 done
 dvc queue start -j "${JOBS:-2}"
