@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.tools.report.__main__ import main
 from pipeline.tools.report.experiment_tables import seeds_table, table3a
-from pipeline.tools.report.runs import ReportError, load_runs, open_store, select, variant_of
+from pipeline.tools.report.runs import ReportError, corpus_of, load_runs, open_store, select, variant_of
 from pipeline.training import tracking
 
 EXP = "report-test"
@@ -99,6 +99,46 @@ def _csv(path: Path) -> list[dict[str, str]]:
 )
 def test_variant_of(params: dict[str, str], variant: str) -> None:
     assert variant_of(params) == variant
+
+
+@pytest.mark.parametrize(
+    ("params", "corpus"),
+    [
+        ({}, "default"),
+        ({"profile": "tiny"}, "tiny"),
+        ({"profile": "tiny", "lift.method": "knn"}, "tiny"),
+        ({"lift.method": "zelinka_kanis"}, "default, lift zelinka_kanis"),
+        ({"lift.method": "viterbi", "lift.iterations": "20"}, "default, lift viterbi"),
+        ({"lift.iterations": "20"}, "default, lift viterbi"),  # logged before lift.method existed
+    ],
+)
+def test_corpus_of_separates_liftings(params: dict[str, str], corpus: str) -> None:
+    assert corpus_of(params) == corpus
+
+
+def test_runs_of_another_lifting_are_not_pooled(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(EXP)
+    knn = BASE | {"lift.method": "knn", "lift.iterations": "10"}
+    _parent(client, exp_id, "old-grid-full", BASE | {"lift.iterations": "10"}, _metrics(0.5, 0.5, 1.0, 0.1))
+    _parent(client, exp_id, "knn-full", knn, _metrics(0.1, 0.75, 5.0, 0.2))
+    _parent(
+        client,
+        exp_id,
+        "old-grid-no-kd",
+        BASE | {"lift.iterations": "10", "loss.distil": "0"},
+        _metrics(0.3, 0.25, 2.0, 0.3),
+    )
+    runs = load_runs(open_store(uri), EXP)
+    chosen = select(runs)  # the older full run is not hidden behind the newer one: another corpus
+    assert {(r.name, r.profile) for r in chosen} == {
+        ("knn-full", "tiny"),
+        ("old-grid-full", "tiny, lift viterbi"),
+        ("old-grid-no-kd", "tiny, lift viterbi"),
+    }
+    assert [r.name for r in select(runs, "tiny")] == ["knn-full"]
+    assert all(not r.older for r in chosen)
 
 
 def test_select_newest_per_variant(store: str) -> None:

@@ -15,7 +15,10 @@ The ``seeds`` table pools the seeds instead: per (profile, variant without the s
 run of every student seed (``student.seed``, else the global ``seed``) and the mean and sample
 standard deviation of the student's metrics over those seeds.
 
-Runs are grouped by (``profile``, variant); only runs that carry evaluation metrics
+Runs are grouped by (corpus, variant), the corpus being the params ``profile`` plus the lifting
+when it is not the default ``knn`` (``default, lift viterbi``: :func:`.runs.corpus_of`; runs from
+before ``lift.method`` existed are ``viterbi``), so runs on differently lifted poses are never
+pooled; only runs that carry evaluation metrics
 (``evaluate.<split>.<system>.<metric>``, logged by the ``evaluate`` stage) count, and when
 several share a group the newest (start time) is used; the others are listed in ``runs.md``.
 

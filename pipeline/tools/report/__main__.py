@@ -78,7 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--experiment", default=None, help="MLflow experiment (default: params tracking.experiment)"
     )
     ap.add_argument("--out", type=Path, default=OUT_DIR, help=f"output directory (default: {OUT_DIR}/)")
-    ap.add_argument("--profile", default=None, help="only runs of this params profile (default: all)")
+    ap.add_argument(
+        "--profile",
+        default=None,
+        help="only runs of this params profile, e.g. 'default', or of a profile and lifting, e.g. "
+        "'default, lift viterbi' (default: all)",
+    )
     args = ap.parse_args(argv)
     uri = args.tracking_uri or tracking.tracking_uri()
     experiment = args.experiment or _default_experiment()

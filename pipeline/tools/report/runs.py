@@ -28,7 +28,7 @@ class ExpRun:
     params: dict[str, str]
     metrics: dict[str, float]
     variant: str = ""
-    profile: str = ""
+    profile: str = ""  # the corpus label, corpus_of(): the params profile (+ the lifting when not knn)
     base_variant: str = ""  # the variant without the seed suffix
     seed: str = ""  # the student's training seed (student.seed, else the global seed)
     older: list[str] = field(default_factory=list)  # names of older runs of the same variant/profile
@@ -87,6 +87,18 @@ def base_variant_of(params: dict[str, str]) -> str:
     return " + ".join(parts) or "full"
 
 
+def corpus_of(params: dict[str, str]) -> str:
+    """The corpus a run's numbers come from: its params ``profile``, plus ``, lift <method>`` when
+    ``lift.method`` is not the default ``knn``. Runs of different liftings are never pooled: the
+    poses, and the evaluators trained on them, differ. A run that logged the ``lift`` section but no
+    ``lift.method`` predates issue 17, when ``viterbi`` was the only method."""
+    profile = params.get("profile", "default")
+    method = params.get("lift.method")
+    if method is None and any(k.startswith("lift.") for k in params):
+        method = "viterbi"
+    return profile if method in (None, "knn") else f"{profile}, lift {method}"
+
+
 def variant_key(v: str) -> tuple[int, str]:
     return (VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER), v)
 
@@ -134,7 +146,7 @@ def load_runs(client: Any, experiment: str) -> list[ExpRun]:
                     params=params,
                     metrics=dict(r.data.metrics),
                     variant=variant_of(params),
-                    profile=params.get("profile", "default"),
+                    profile=corpus_of(params),
                     base_variant=base_variant_of(params),
                     seed=seed_of(params),
                 )
