@@ -15,13 +15,19 @@ from conftest import need_shared
 from scipy.spatial.transform import Rotation
 
 from pipeline.config import ParamsError, parse_section, resolve_device
-from pipeline.data.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT
+from pipeline.data.skeleton import MANUAL_FACE_JOINTS, MANUAL_JOINTS, MANUAL_PARENTS, MIRROR_JOINT, PARTS
 from pipeline.data.store import SplitStore, StoreError
 from pipeline.data.transform import UnitRange
 from pipeline.lifting import bones as K
 from pipeline.lifting import depth_signs, knn_prior, lift
 from pipeline.lifting.config import LiftConfig
-from pipeline.lifting.metrics import bone_length_cv, procrustes_align, reprojection_error, shoulder_width
+from pipeline.lifting.metrics import (
+    bone_length_cv,
+    mpjpe_pa,
+    procrustes_align,
+    reprojection_error,
+    shoulder_width,
+)
 from pipeline.lifting.toy import project, synthetic_signer
 from pipeline.stages import lift as lift_stage
 
@@ -114,6 +120,19 @@ def test_procrustes_undoes_similarity_but_not_reflection():
     assert _pa(moved, gt) < 1e-6
     flipped = gt * [1, 1, -1]  # depth flip = reflection: must stay an error
     assert _pa(flipped, gt) > 0.05
+
+
+def test_mpjpe_pa_reports_each_hand_and_their_mean():
+    rng = np.random.default_rng(3)
+    gt = synthetic_signer(20, rng)
+    assert all(v < 1e-6 for v in mpjpe_pa(gt * 1.7 + 0.3, gt).values())  # a similarity: no error
+    pred = gt.copy()
+    pred[:, PARTS["right_hand"]] += rng.normal(0, 0.02, pred[:, PARTS["right_hand"]].shape)  # only it errs
+    e = mpjpe_pa(pred, gt)
+    assert set(e) == {"body", "hands", "left_hand", "right_hand"}
+    assert e["right_hand"] > 3 * e["left_hand"] and e["right_hand"] > 3 * e["body"]
+    assert e["hands"] == pytest.approx((e["left_hand"] + e["right_hand"]) / 2)  # 21 joints each
+    assert mpjpe_pa(pred, np.full_like(gt, np.nan)) == {}  # no finite ground truth: nothing to report
 
 
 # -- lifting ---------------------------------------------------------------------------------

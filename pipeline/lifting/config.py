@@ -12,8 +12,9 @@ from pipeline.config import param
 class LiftConfig:
     """The ``lift`` section of params.yaml (docs/ARCHITECTURE.md#lift)."""
 
-    # knn: ours with the learned prior (needs 3D in the train split, else viterbi); viterbi: ours,
-    # depth signs from anatomical costs; zelinka_kanis: the paper's [36], ported
+    # knn: ours with the learned prior (needs 3D in the train split, else viterbi; params.yaml's
+    # default since issue 17); viterbi: ours, depth signs from anatomical costs (the default here,
+    # for library callers that have no train 3D); zelinka_kanis: the paper's [36], ported
     method: Literal["knn", "viterbi", "zelinka_kanis"] = "viterbi"
     knn_k: int = param(4, gt=0)  # knn: bank frames averaged per frame
     knn_lengths_3d: bool = True  # knn: bone lengths start at the initial 3D pose's medians

@@ -357,6 +357,6 @@ def lift_split(
     if "gt3d" in store.arrays and len(store):
         errs = [mpjpe_pa(s, store.sequence(i, "gt3d")) for i, s in enumerate(seqs)]
         errs = [e for e in errs if e]
-        for part in ("body", "hands"):
+        for part in ("body", "hands", "left_hand", "right_hand"):
             m[f"mpjpe_pa_{part}"] = float(np.mean([e[part] for e in errs])) if errs else float("nan")
     return out, m

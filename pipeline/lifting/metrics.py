@@ -50,8 +50,9 @@ def reprojection_error(x3d: np.ndarray, p: np.ndarray, c: np.ndarray, min_confid
 
 
 def mpjpe_pa(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """MPJPE after per-sequence similarity Procrustes, body (BODY_25 0-7) and both hands, as a
-    fraction of the ground truth's mean shoulder width. ``pred``/``gt``: one sequence [T, 50+, 3]."""
+    """MPJPE after per-sequence similarity Procrustes, body (BODY_25 0-7), both hands together
+    (``hands``) and each hand, as a fraction of the ground truth's mean shoulder width.
+    ``pred``/``gt``: one sequence [T, 50+, 3]; ``{}`` when ``gt`` has no finite frame."""
     pred, gt = pred[:, : K.N_MANUAL].astype(np.float64), gt[:, : K.N_MANUAL].astype(np.float64)
     ok = np.isfinite(gt).all(axis=-1)
     if not ok.any():
@@ -64,4 +65,6 @@ def mpjpe_pa(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return {
         "body": float(np.nanmean(err[:, body]) / sw),
         "hands": float(np.nanmean(err[:, hands]) / sw),
+        "left_hand": float(np.nanmean(err[:, PARTS["left_hand"]]) / sw),
+        "right_hand": float(np.nanmean(err[:, PARTS["right_hand"]]) / sw),
     }

@@ -29,8 +29,9 @@ empty grid). Writes
 
 A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
 data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of each
-split), not the lifted poses, so a fresh clone on any CPU reuses it; ``dvc repro -f -s
-train_backtranslator`` retrains it.
+split) and ``lift.method`` (recorded in metrics/backtranslator.json as ``lift_method``), not the
+lifted poses, so a fresh clone on any CPU reuses it; ``dvc repro -f -s train_backtranslator``
+retrains it.
 """
 
 from __future__ import annotations
@@ -65,10 +66,10 @@ from pipeline.training.sections import BackTranslatorSection
 
 LIFTED, OUT = Path("data/lifted"), Path("models/backtranslator")
 CKPT, METRICS = Path("models/backtranslator_ckpt"), Path("metrics/backtranslator.json")
-# data dependency: the corpus, not the lifted floats (a fixed evaluator, see dvc.yaml)
+# data dependency: the corpus and its lifting method, not the lifted floats (a fixed evaluator, see dvc.yaml)
 STAGE = Stage(
     "train_backtranslator",
-    ("seed", "backtranslator", "train"),
+    ("seed", "lift.method", "backtranslator", "train"),
     corpus_files(LIFTED, ("train", "dev", "test")),
     (OUT, CKPT, METRICS, engine.curves_dir("train_backtranslator")),
 )
@@ -255,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         alpha, tried = choose_length_penalty(model, vocab, pairs["dev"], sec.length_penalties)
         save_backtranslator(model, vocab, OUT, glosses)
         metrics: dict[str, Any] = {
+            "lift_method": params["lift"]["method"],
             "best_epoch": module.best["epoch"],
             "epochs": fit.epochs,
             "train_seconds": round(fit.seconds, 2),

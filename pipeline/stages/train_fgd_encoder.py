@@ -22,8 +22,10 @@ under a linear warm-up then cosine learning-rate schedule, and writes
 
 A fixed evaluator: its outputs are committed to git (dvc.yaml: ``cache: false``) and its declared
 data dependency is the corpus (:func:`pipeline.data.store.corpus_files`: index + meta of train and
-dev), not the lifted poses, so a fresh clone on any CPU and every student experiment reuse it;
-``dvc repro -f -s train_fgd_encoder`` retrains it.
+dev) and ``lift.method`` (recorded in summary.json as ``lift_method``: an encoder trained on poses
+lifted one way is a shifted instrument for poses lifted another way), not the lifted poses, so a
+fresh clone on any CPU and every student experiment reuse it; ``dvc repro -f -s train_fgd_encoder``
+retrains it.
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ from pipeline.training.sections import FGDEncoderSection
 
 LIFTED, OUT, CKPT = Path("data/lifted"), Path("models/fgd_encoder"), Path("models/fgd_encoder_ckpt")
 SUMMARY = OUT / "summary.json"  # inside the model directory
-# data dependency: the corpus, not the lifted floats (a fixed evaluator, see dvc.yaml)
+# data dependency: the corpus and its lifting method, not the lifted floats (a fixed evaluator, see dvc.yaml)
 STAGE = Stage(
     "train_fgd_encoder",
-    ("seed", "fgd_encoder", "train"),
+    ("seed", "lift.method", "fgd_encoder", "train"),
     corpus_files(LIFTED, ("train", "dev")),
     (OUT, CKPT, engine.curves_dir("train_fgd_encoder")),
 )
@@ -149,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         encoder = module.model.cpu().float().eval()
         save_model(encoder, OUT)
         summary = {
+            "lift_method": params["lift"]["method"],
             "train_windows": len(train),
             "dev_windows": len(dev),
             "epochs": fit.epochs,
